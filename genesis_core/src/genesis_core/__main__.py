@@ -1,0 +1,3 @@
+from genesis_core.cli import main
+
+main()

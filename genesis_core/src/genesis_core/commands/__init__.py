@@ -1,0 +1,1 @@
+"""The core `genesis` commands, one module each."""
