@@ -75,7 +75,7 @@ install_python_packages() {
   done
   echo "setup: installing the workspace packages into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check "${packages[@]}" \
-    "pytest>=8" "pytest-timeout>=2.3" "ruff>=0.6" 2> >(grep -v "is ignored: it is neither" >&2)
+    "pytest>=8" "pytest-timeout>=2.3" "ruff>=0.6" hatchling editables 2> >(grep -v "is ignored: it is neither" >&2)
   echo "$inputs" > "$stamp"
 }
 

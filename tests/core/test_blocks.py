@@ -1,8 +1,14 @@
 """EVOLVE-BLOCK regions: finding them, and clear errors for markers that do not pair."""
 
 import pytest
-
-from genesis_core.blocks import MARKER_END, MARKER_START, Block, block_texts, find_blocks, marker_line
+from genesis_core.blocks import (
+    MARKER_END,
+    MARKER_START,
+    Block,
+    block_texts,
+    find_blocks,
+    marker_line,
+)
 from genesis_core.errors import GenesisError, TaskError
 
 PROGRAM = """import math

@@ -74,7 +74,7 @@ def test_builtins_are_listed_only_with_all(genesis_cli):
     assert "register_languages" in core["hooks"]
 
 
-def test_third_party_language_is_listed_with_version_and_provides(genesis_cli, plugin_env):
+def test_hook_register_languages(genesis_cli, plugin_env):
     site, env = plugin_env
     make_dist(site, "genesis-lang-lua", "genesis_lang_lua", LANGUAGE_PLUGIN.format(cls="Lua", lang="lua", ext="lua"))
     rows, _ = plugins_json(genesis_cli, env)
@@ -215,7 +215,7 @@ def test_trace_prints_hook_calls(genesis_cli, plugin_env):
     assert "register_languages" in result.stderr
 
 
-def test_plugin_commands_are_listed_as_provided(genesis_cli, plugin_env):
+def test_hook_register_commands(genesis_cli, plugin_env):
     site, env = plugin_env
     make_dist(
         site,
@@ -250,3 +250,100 @@ def test_cli_start_does_not_import_heavy_sdks(genesis_cli):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+
+
+KIND_PLUGINS = {
+    "register_backends": ("genesis-backend-null", "backends", """
+        from genesis_core.backend import Backend
+        from genesis_core.job import JobResult, FailureReason
+
+        class NullBackend(Backend):
+            name = "null"
+            async def submit(self, job):
+                return job.id
+            async def wait(self, handle):
+                return JobResult.failed(handle, FailureReason.BACKEND_ERROR, "null backend runs nothing")
+            async def cancel(self, handle):
+                return None
+            def capacity(self):
+                return 1
+    """, "NullBackend"),
+    "register_llm_providers": ("genesis-llm-null", "llm_providers", """
+        from genesis_core.llm import LLMProvider, Completion
+
+        class NullProvider(LLMProvider):
+            name = "null"
+            async def complete(self, request):
+                return Completion(text="", model=request.model)
+    """, "NullProvider"),
+    "register_strategies": ("genesis-strategy-null", "strategies", """
+        from genesis_core.strategy import Strategy, Selection
+
+        class NullStrategy(Strategy):
+            name = "null"
+            def add(self, program):
+                pass
+            def select(self):
+                return Selection(parent_id=None, inspiration_ids=[], island=0)
+    """, "NullStrategy"),
+}
+
+
+def _kind_plugin(site, hook):
+    dist, kind, body, cls = KIND_PLUGINS[hook]
+    module = dist.replace("-", "_")
+    source = "from genesis_core.hookspecs import hookimpl\n" + textwrap.dedent(body) + f"\n@hookimpl\ndef {hook}(register):\n    register({cls})\n"
+    make_dist(site, dist, module, source)
+    return dist, kind
+
+
+def test_hook_register_backends(genesis_cli, plugin_env):
+    site, env = plugin_env
+    dist, kind = _kind_plugin(site, "register_backends")
+    rows, _ = plugins_json(genesis_cli, env)
+    assert rows[dist]["provides"] == {kind: ["null"]}
+
+
+def test_hook_register_llm_providers(genesis_cli, plugin_env):
+    site, env = plugin_env
+    dist, kind = _kind_plugin(site, "register_llm_providers")
+    rows, _ = plugins_json(genesis_cli, env)
+    assert rows[dist]["provides"] == {kind: ["null"]}
+
+
+def test_hook_register_strategies(genesis_cli, plugin_env):
+    site, env = plugin_env
+    dist, kind = _kind_plugin(site, "register_strategies")
+    rows, _ = plugins_json(genesis_cli, env)
+    assert rows[dist]["provides"] == {kind: ["null"]}
+
+
+def test_hook_on_event(plugin_env, tmp_path):
+    """Observers get every event; one that raises does not stop the others."""
+    site, env = plugin_env
+    log = tmp_path / "seen.txt"
+    make_dist(site, "genesis-observer", "genesis_observer", f"""
+        from genesis_core.hookspecs import hookimpl
+
+        @hookimpl
+        def on_event(event):
+            with open({str(log)!r}, "a") as f:
+                f.write(event["kind"] + "\\n")
+    """)
+    make_dist(site, "genesis-bad-observer", "genesis_bad_observer", """
+        from genesis_core.hookspecs import hookimpl
+
+        @hookimpl
+        def on_event(event):
+            raise ValueError("observer bug")
+    """)
+    probe = (
+        "from genesis_core.plugins import get_host\n"
+        "host = get_host()\n"
+        "host.emit({'ts': 0, 'run_id': 'r', 'generation': 1, 'kind': 'program_evaluated'})\n"
+        "host.emit({'ts': 1, 'run_id': 'r', 'generation': 2, 'kind': 'run_finished'})\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env={**os.environ, **env})
+    assert out.returncode == 0, out.stderr
+    assert log.read_text().split() == ["program_evaluated", "run_finished"]
+    assert "observer bug" in out.stderr

@@ -93,6 +93,9 @@ class LLMSection(Section):
     timeout_s: float = Field(120.0, gt=0)
     max_attempts: int = Field(5, ge=1, description="Attempts per call before the proposal fails.")
     max_concurrency: int = Field(8, ge=1, description="Requests at once per provider.")
+    retry_backoff_s: float = Field(
+        1.0, ge=0, description="Wait before the first retry; doubles per attempt (with jitter, at most 60 s). A Retry-After header wins."
+    )
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
     prices: dict[str, PriceConfig] = Field(default_factory=dict, description="Per model string; overrides the shipped price table.")
     replay_from: str | None = Field(None, description="Replay the LLM calls of an earlier run (its results folder or database URL).")

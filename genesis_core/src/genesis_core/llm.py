@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,6 +63,78 @@ class ProviderSettings(BaseModel):
 
 class LLMError(GenesisError):
     """A call failed for good (after retries); the proposal is recorded as failed."""
+
+
+# Why a call failed, as recorded with the proposal.
+FAILURE_REASONS = ("rate_limited", "timeout", "server_error", "connection", "bad_response", "auth", "budget", "error")
+RETRYABLE_REASONS = frozenset({"rate_limited", "timeout", "server_error", "connection", "bad_response"})
+
+
+class ProviderError(LLMError):
+    """One failed attempt of a provider call, classified so the client knows whether to retry.
+
+    Providers translate their SDK's exceptions into this: `reason` is one of
+    FAILURE_REASONS, `retry_after` the wait in seconds the server asked for,
+    and `tokens_in`/`tokens_out` what a billed but unusable answer consumed.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        retryable: bool | None = None,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+    ) -> None:
+        if reason not in FAILURE_REASONS:
+            raise ValueError(f"reason must be one of {FAILURE_REASONS}, not {reason!r}")
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.retryable = reason in RETRYABLE_REASONS if retryable is None else retryable
+        self.tokens_in = tokens_in
+        self.tokens_out = tokens_out
+
+    @classmethod
+    def from_http(cls, status: int, message: str, headers: Any = None) -> ProviderError:
+        """Classify an HTTP error answer: 429 rate limit, 408 timeout, 5xx server, 401/403 auth."""
+        if status == 429:
+            reason = "rate_limited"
+        elif status == 408:
+            reason = "timeout"
+        elif status >= 500 or status == 409:
+            reason = "server_error"
+        elif status in (401, 403):
+            reason = "auth"
+        else:
+            reason = "error"
+        return cls(reason, f"HTTP {status}: {message}", retry_after=retry_after_seconds(headers))
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """The wait an answer asks for: `retry-after-ms`, or `Retry-After` in seconds or as an HTTP date."""
+    if headers is None:
+        return None
+    try:
+        millis = headers.get("retry-after-ms")
+        if millis is not None:
+            return max(0.0, float(millis) / 1000)
+    except (TypeError, ValueError):
+        pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        pass
+    try:
+        when = parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 class LLMProvider(ABC):

@@ -8,6 +8,7 @@ database), asks it for a `Selection`, and saves `state()` with the run.
 
 from __future__ import annotations
 
+import math
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -31,11 +32,16 @@ class ProgramSummary:
 
 @dataclass(slots=True)
 class Selection:
-    """A strategy's choice for the next proposal."""
+    """A strategy's choice for the next proposal.
+
+    `island` is where the child will live. `second_parent_id` is a partner
+    for crossover; the engine uses it only when it draws a crossover proposal.
+    """
 
     parent_id: int | None
     inspiration_ids: list[int]
     island: int
+    second_parent_id: int | None = None
 
 
 class StrategySettings(BaseModel):
@@ -57,6 +63,7 @@ class Strategy(ABC):
             self.settings = settings
         else:
             self.settings = self.Settings.model_validate(settings or {})
+        self.seed = seed
         self.rng = random.Random(seed)
 
     @abstractmethod
@@ -73,3 +80,21 @@ class Strategy(ABC):
 
     def restore(self, state: dict[str, Any]) -> None:
         """Restore `state()` after the programs were re-added on resume."""
+        return None
+
+
+def can_be_parent(program: ProgramSummary) -> bool:
+    """Only correct programs with a finite score are ever chosen as parents or inspirations."""
+    return program.correct and program.score is not None and math.isfinite(program.score)
+
+
+def dump_rng(rng: random.Random) -> list[Any]:
+    """A JSON-able copy of a random generator's state, for `Strategy.state()`."""
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def load_rng(rng: random.Random, data: list[Any]) -> None:
+    """Put back a state written by `dump_rng`."""
+    version, internal, gauss = data
+    rng.setstate((version, tuple(internal), gauss))
