@@ -8,7 +8,6 @@ import random
 from collections import Counter
 
 import pytest
-
 from genesis_core.config import GenesisConfig
 from genesis_core.ensemble import UCB1, FixedWeights, Thompson, make_selector
 from genesis_core.llm import Message

@@ -11,7 +11,6 @@ import warnings
 from collections import Counter
 
 import pytest
-
 from genesis_core.config import GenesisConfig
 from genesis_core.errors import GenesisError
 from genesis_core.llm import FAILURE_REASONS, Message, ProposalContext
@@ -79,11 +78,13 @@ def test_model_names_keep_their_colons_and_technique_prefixes(server):
     assert [r.model for r in server.requests] == ["qwen2.5-coder:7b", "moa-gpt-4o-mini", "bon&moa-gpt-4o"]
 
 
-def test_anthropic_endpoint(server):
-    server.script(Reply("from claude", tokens_in=5, tokens_out=3))
-    [result] = run_calls(make_client(server, models=["mockant:claude-test"]), 1)
+def test_anthropic_endpoint_with_extended_thinking(server):
+    server.script(Reply("from claude", reasoning="pondering", tokens_in=5, tokens_out=3))
+    [result] = run_calls(make_client(server, models=["mockant:claude-test"], thinking_budget=2048, timeout_s=7.0), 1)
     assert result.completion.text == "from claude"
+    assert result.completion.reasoning == "pondering"
     assert server.requests[0].path == "/v1/messages"
+    assert server.requests[0].body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     assert headers_key(server.requests[0].headers) == KEY
 
 
@@ -287,6 +288,23 @@ def test_the_money_budget_is_never_exceeded_by_more_than_the_calls_in_flight(ser
     assert client.spent_usd <= limit + concurrency * per_call + 1e-9
     assert len(server.requests) == len(done)
     assert not client.budget_allows()
+
+
+def test_faults_and_a_money_budget_together(server):
+    """30% faults: the budget still stops spending within the calls in flight, and every failure has its reason."""
+    server.responder = lambda body: Reply("x", tokens_in=10, tokens_out=1)  # $0.02 a call
+    server.fault_rate = 0.3
+    server.stall_s = 2.0
+    per_call = 10 * 1000 / 1e6 + 1 * 10000 / 1e6
+    limit, concurrency = 0.5, 6
+    client = make_client(server, prices=PRICED, max_concurrency=concurrency, max_attempts=3, timeout_s=0.5, run={"max_cost_usd": limit})
+    results = run_calls(client, 100, "mock:m1")
+    reasons = Counter(r.failure for r in results if not r.ok)
+    assert reasons["budget"] > 0
+    assert set(reasons) <= set(FAILURE_REASONS)
+    assert all(r.error for r in results if not r.ok)
+    assert limit <= client.spent_usd <= limit + concurrency * per_call + 1e-9
+    assert client.spent_usd == pytest.approx(sum(r.completion.cost_usd for r in results if r.ok))
 
 
 def test_an_unknown_price_warns_once_and_counts_zero(server):

@@ -6,7 +6,6 @@ import asyncio
 import random
 
 import pytest
-
 from genesis_core.blocks import find_blocks, outside_segments
 from genesis_core.llm import CompletionRequest, Message, ProposalContext, ProviderError
 from genesis_core.patches import apply_response

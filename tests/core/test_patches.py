@@ -276,3 +276,12 @@ def test_normalize_and_hash_ignore_layout_only():
     assert code_hash(a) != code_hash("x = 1\ny = 3")
     assert code_hash("  x = 1") != code_hash("x = 1")  # indentation matters (Python)
     assert len(code_hash(a)) == 64
+
+
+def test_initial_program_written_by_the_llm():
+    answer = "Here it is:\n```python\nimport sys\n# EVOLVE-BLOCK-START\ndef f():\n    return 1\n# EVOLVE-BLOCK-END\n```\n"
+    assert apply_response("", answer, "#", "initial") == "import sys\n# EVOLVE-BLOCK-START\ndef f():\n    return 1\n# EVOLVE-BLOCK-END\n"
+    with pytest.raises(PatchError, match="no fenced code block with EVOLVE-BLOCK markers"):
+        apply_response("", "```python\nprint(1)\n```", "#", "initial")
+    with pytest.raises(PatchError, match="is never closed"):
+        apply_response("", "```python\n# EVOLVE-BLOCK-START\nprint(1)\n```", "#", "initial")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 
 import pytest
-
 from genesis_core.config import GenesisConfig
 from genesis_core.pricing import PriceTable, UnknownPriceWarning, shipped_prices
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from genesis_core.llm import CompletionRequest, Message
 from genesis_core.providers import anthropic as anthropic_plugin
 from genesis_core.providers.anthropic import AnthropicProvider

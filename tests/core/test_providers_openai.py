@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from genesis_core.llm import CompletionRequest, Message
 from genesis_core.providers import openai as openai_plugin
 from genesis_core.providers.openai import (

@@ -258,3 +258,12 @@ def test_map_elites_curiosity_prefers_productive_cells():
 def test_map_elites_settings_errors_say_what_to_do(settings, message):
     with pytest.raises(ValueError, match=message):
         MapElitesStrategy(settings)
+
+
+def test_adding_the_same_program_twice_changes_nothing():
+    strategy = IslandStrategy({"num_islands": 1}, seed=0)
+    strategy.add(program(1, 1.0, parent=None))
+    strategy.add(program(1, 1.0, parent=None))
+    assert strategy.evaluations == 1 and len(strategy.islands[0]) == 1 and len(strategy.archive) == 1
+    selection = strategy.select()
+    assert selection.parent_id == 1 and selection.second_parent_id is None

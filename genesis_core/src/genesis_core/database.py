@@ -266,7 +266,23 @@ class RunTotals:
     failures: dict[str, int] = field(default_factory=dict)
 
 
-_PROGRAM_COLUMNS = [c.name for c in programs.columns]
+# Statements of the hot path, built once: parameters are passed at execution, so SQLAlchemy compiles each once.
+_INSERT_PROGRAM = programs.insert()
+_INSERT_EVALUATION = evaluations.insert()
+_INSERT_LLM_CALL = llm_calls.insert()
+_UPDATE_PROGRAM = programs.update().where(programs.c.id == sa.bindparam("b_id"))
+_FINISH_PROGRAM = programs.update().where(programs.c.id == sa.bindparam("b_id"), programs.c.status == "pending")
+_UPDATE_RUN = runs.update().where(runs.c.id == sa.bindparam("b_run"))
+_GET_PROGRAM = sa.select(programs).where(programs.c.id == sa.bindparam("b_id"))
+_GET_RUN_PROGRAM = sa.select(programs).where(programs.c.id == sa.bindparam("b_id"), programs.c.run_id == sa.bindparam("b_run"))
+_CHILD_ERRORS = (
+    sa.select(programs.c.failure, programs.c.error)
+    .where(programs.c.run_id == sa.bindparam("b_run"), programs.c.parent_id == sa.bindparam("b_parent"),
+           programs.c.seq < sa.bindparam("b_before"), programs.c.status == "done", programs.c.failure.is_not(None),
+           programs.c.failure.not_in(("duplicate", "not_novel")))
+    .order_by(programs.c.seq.desc())
+    .limit(sa.bindparam("b_limit"))
+)
 _SUMMARY_COLUMNS = [
     programs.c.id, programs.c.seq, programs.c.score, programs.c.correct, programs.c.failure, programs.c.island,
     programs.c.generation, programs.c.parent_id, programs.c.code_hash, programs.c.metrics, programs.c.duplicate_of,
@@ -385,7 +401,7 @@ class Database:
                     language: str, code: str | None = None, code_hash: str | None = None) -> int:
         """Record a proposal the moment it starts; returns the program id."""
         with self.engine.begin() as conn:
-            result = conn.execute(programs.insert().values(
+            result = conn.execute(_INSERT_PROGRAM, dict(
                 run_id=run_id, seq=seq, status="pending", parent_id=parent_id, second_parent_id=second_parent_id,
                 inspiration_ids=list(inspiration_ids), island=island, generation=generation, patch_kind=patch_kind,
                 model=model, language=language, code=code, code_hash=code_hash, created_at=time.time(),
@@ -399,7 +415,7 @@ class Database:
         if model is not None:
             values["model"] = model
         with self.engine.begin() as conn:
-            conn.execute(programs.update().where(programs.c.id == program_id).values(**values))
+            conn.execute(_UPDATE_PROGRAM, {"b_id": program_id, **values})
 
     def finish_program(self, program_id: int, *, run_id: str, result: dict[str, Any],
                        evaluation: dict[str, Any] | None, run_state: dict[str, Any] | None,
@@ -410,27 +426,23 @@ class Database:
         """
         now = time.time()
         with self.engine.begin() as conn:
-            updated = conn.execute(
-                programs.update()
-                .where(programs.c.id == program_id, programs.c.status == "pending")
-                .values(status="done", finished_at=now, **result)
-            ).rowcount
+            updated = conn.execute(_FINISH_PROGRAM, {"b_id": program_id, "status": "done", "finished_at": now, **result}).rowcount
             if updated != 1:
                 raise RuntimeError(f"program {program_id} of run {run_id} was already settled")
             if evaluation is not None:
-                conn.execute(evaluations.insert().values(run_id=run_id, program_id=program_id, **evaluation))
+                conn.execute(_INSERT_EVALUATION, {"run_id": run_id, "program_id": program_id, **evaluation})
             if run_state is not None:
                 values: dict[str, Any] = {"state": run_state, "updated_at": now}
                 if wall_seconds is not None:
                     values["wall_seconds"] = wall_seconds
-                conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
+                conn.execute(_UPDATE_RUN, {"b_run": run_id, **values})
 
     def get_program(self, program_id: int, run_id: str | None = None) -> ProgramRecord | None:
-        query = sa.select(programs).where(programs.c.id == program_id)
-        if run_id is not None:
-            query = query.where(programs.c.run_id == run_id)
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+            if run_id is None:
+                row = conn.execute(_GET_PROGRAM, {"b_id": program_id}).first()
+            else:
+                row = conn.execute(_GET_RUN_PROGRAM, {"b_id": program_id, "b_run": run_id}).first()
         return _record(ProgramRecord, row) if row else None
 
     def pending_programs(self, run_id: str) -> list[ProgramRecord]:
@@ -478,14 +490,7 @@ class Database:
     def child_errors(self, run_id: str, parent_id: int, *, before_seq: int, limit: int = 3) -> list[str]:
         """Errors of the latest failed children of a program among proposals before `before_seq`, oldest first."""
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(programs.c.failure, programs.c.error)
-                .where(programs.c.run_id == run_id, programs.c.parent_id == parent_id, programs.c.seq < before_seq,
-                       programs.c.status == "done", programs.c.failure.is_not(None),
-                       programs.c.failure.not_in(("duplicate", "not_novel")))
-                .order_by(programs.c.seq.desc())
-                .limit(limit)
-            ).all()
+            rows = conn.execute(_CHILD_ERRORS, {"b_run": run_id, "b_parent": parent_id, "b_before": before_seq, "b_limit": limit}).all()
         return [f"{failure}: {error}" if error else str(failure) for failure, error in reversed(rows)]
 
     def embeddings(self, run_id: str, program_ids: list[int]) -> Iterator[tuple[int, int, str | None, list[float] | None]]:
@@ -522,6 +527,11 @@ class Database:
             rows = conn.execute(sa.select(evaluations).where(evaluations.c.run_id == run_id).order_by(evaluations.c.id)).all()
         return [dict(r._mapping) for r in rows]
 
+    def evaluations_of(self, program_id: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(evaluations).where(evaluations.c.program_id == program_id).order_by(evaluations.c.id)).all()
+        return [dict(r._mapping) for r in rows]
+
     def score_history(self, run_id: str) -> list[tuple[int, float | None, bool, float]]:
         """(seq, score, valid, finished_at) of every evaluated program, in proposal order (plots, compare)."""
         with self.engine.connect() as conn:
@@ -540,7 +550,7 @@ class Database:
                      tokens_in: int = 0, tokens_out: int = 0, cost_usd: float = 0.0, latency_s: float = 0.0,
                      attempts: int = 1, failure: str | None = None, error: str = "") -> int:
         with self.engine.begin() as conn:
-            result = conn.execute(llm_calls.insert().values(
+            result = conn.execute(_INSERT_LLM_CALL, dict(
                 run_id=run_id, program_id=program_id, purpose=purpose, model=model, request_seed=request_seed,
                 prompt=prompt, prompt_hash=prompt_hash, response=response, reasoning=reasoning or "",
                 tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost_usd, latency_s=latency_s, attempts=attempts,

@@ -344,6 +344,7 @@ class Engine:
         self._fitness: dict[int, float | None] = {}  # program id -> fitness (None: not a valid program)
         self._generation: dict[int, int] = {}
         self._next_seq = 0
+        self._apply_floor = 0  # proposals wait for the outcomes of every seq below this (the first programs)
         self._valid = 0
         self._best_fitness: float | None = None
         self._evals_since_best = 0
@@ -500,6 +501,8 @@ class Engine:
                     await self._wake.wait()
                     continue
                 self._start_initial()
+                # Nothing else is in flight: the next proposals may wait for this one without losing determinism.
+                self._apply_floor = self._next_seq
                 continue
             if self._proposal_slots <= 0 or not self._room_for_more():
                 await self._wake.wait()
@@ -625,7 +628,7 @@ class Engine:
 
     async def _new_proposal(self) -> None:
         seq = self._take_seq()
-        await self._apply_until(seq - self.lag)
+        await self._apply_until(max(seq - self.lag, self._apply_floor))
         await self._maybe_meta()
         if self._stop_reason is not None:
             raise _Stopped

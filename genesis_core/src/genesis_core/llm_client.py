@@ -120,6 +120,7 @@ class LLMClient:
         self._host = host
         self._environ = os.environ if environ is None else environ
         self._rng = random.Random(seed)
+        self._jitter = random.Random(f"{seed}-retry-jitter")  # apart, so faults do not shift the model choices
         self._providers: dict[str, LLMProvider] = {}
         self._routes: dict[str, Route] = {}
         self._secrets: set[str] = set()
@@ -151,10 +152,15 @@ class LLMClient:
         if models:
             return {m: 1.0 for m in dict.fromkeys(models)}
         if self.llm.replay_from:
-            raise ConfigError(
-                "[llm] replay_from is set but [llm] models is empty, so there is no model whose calls to replay. "
-                "Set [llm] models to the model strings of the run being replayed."
-            )
+            from genesis_core.providers.replay import recorded_models
+
+            recorded = recorded_models(self.llm.replay_from)
+            if not recorded:
+                raise ConfigError(
+                    f"[llm] replay_from = '{self.llm.replay_from}' names a run that recorded no LLM calls and no models, "
+                    f"so there is nothing to replay. Set [llm] models to the model strings of the run being replayed."
+                )
+            return {m: 1.0 for m in recorded}
         for variable, model in DEFAULT_MODELS:
             if self._environ.get(variable):
                 self.notice = (
@@ -181,14 +187,14 @@ class LLMClient:
                 f"The model '{model}' is not a model string: expected PROVIDER:MODEL, like 'openai:gpt-5-mini', "
                 f"'anthropic:claude-sonnet-4-5' or an endpoint of [llm.endpoints] ('local:qwen-coder')."
             )
-        endpoint = self.llm.endpoints.get(prefix)
-        provider_name = endpoint.provider if endpoint is not None else prefix
-        cls = self._provider_class(provider_name, model, endpoint is not None)
-        key_env = endpoint.api_key_env if endpoint is not None else cls.api_key_env
         if self.llm.replay_from:  # answers come from the earlier run's database: no key, no cost
             replay = self._provider_class("replay", model, False)
             route = Route(model, prefix, model, self._provider("replay", replay, None, None), billed=False)
         else:
+            endpoint = self.llm.endpoints.get(prefix)
+            provider_name = endpoint.provider if endpoint is not None else prefix
+            cls = self._provider_class(provider_name, model, endpoint is not None)
+            key_env = endpoint.api_key_env if endpoint is not None else cls.api_key_env
             key = self._key(model, key_env) if key_env else None
             provider = self._provider(prefix, cls, endpoint, key)
             route = Route(model, prefix, name, provider, billed=key_env is not None)
@@ -413,9 +419,9 @@ class LLMClient:
     def _retry_delay(self, attempt: int, retry_after: float | None) -> float:
         """Retry-After when the server gave one (plus up to 10% jitter), else exponential backoff with jitter."""
         if retry_after is not None:
-            return min(retry_after * (1 + 0.1 * self._rng.random()), MAX_RETRY_DELAY_S)
+            return min(retry_after * (1 + 0.1 * self._jitter.random()), MAX_RETRY_DELAY_S)
         ceiling = min(self.llm.retry_backoff_s * 2 ** (attempt - 1), MAX_RETRY_DELAY_S)
-        return ceiling * (0.5 + 0.5 * self._rng.random())
+        return ceiling * (0.5 + 0.5 * self._jitter.random())
 
     def _budget_error(self) -> ProviderError:
         limit = self.config.run.max_cost_usd

@@ -64,10 +64,13 @@ def apply_response(code: str, response_text: str, comment: str, kind: str) -> st
     """Apply an answer of any kind: SEARCH/REPLACE blocks when it has them, else a rewrite.
 
     `kind` is what the prompt asked for ("diff", "rewrite", "crossover",
-    "initial"); it only shapes the error when the answer holds neither.
+    "initial"); it only shapes the error when the answer holds neither. An
+    "initial" answer to an empty `code` is a first program: see `extract_program`.
     """
     if kind not in PATCH_KINDS:
         raise ValueError(f"kind must be one of {PATCH_KINDS}, not {kind!r}")
+    if kind == "initial" and not code.strip():
+        return extract_program(response_text, comment)
     if has_diff(response_text):
         return apply_diff(code, response_text, comment)
     if kind == "diff" and not _fences(response_text) and not _has_markers(response_text, comment):
@@ -361,6 +364,24 @@ def apply_rewrite(code: str, response_text: str, comment: str) -> str:
     result = _join(out, code)
     _check_regions_kept(code, blocks, result, comment)
     return result
+
+
+def extract_program(response_text: str, comment: str) -> str:
+    """A first program written by the LLM: the last fenced code block with EVOLVE-BLOCK markers."""
+    fences = _fences(response_text)
+    with_markers = [text for text in fences if _has_markers(text, comment)]
+    if not with_markers:
+        raise PatchError(
+            "Your answer holds no fenced code block with EVOLVE-BLOCK markers. Give the whole program in one fenced "
+            f"code block, with the code that may evolve between a line '{comment} EVOLVE-BLOCK-START' and a line "
+            f"'{comment} EVOLVE-BLOCK-END'."
+        )
+    program = with_markers[-1]
+    try:
+        find_blocks(program, comment, filename="your program")
+    except TaskError as exc:
+        raise PatchError(f"{exc} Fix the markers and send the whole program again.") from None
+    return program if program.endswith("\n") else program + "\n"
 
 
 def _regions_of_whole_program(code: str, blocks: list[Block], text: str, comment: str) -> list[list[str]]:

@@ -104,7 +104,7 @@ def build(ctx: BuildContext, settings: CppSettings) -> BuildResult:
             else:
                 argv += ["-Rpass=loop-vectorize", "-Rpass-missed=loop-vectorize", "-Rpass-analysis=loop-vectorize"]
         result = ctx.run(argv, timeout=max(1.0, deadline - time.monotonic()), cwd=str(ctx.workdir))
-        _merge(state.diags, parse(result.stderr))
+        state.diags.extend(parse(result.stderr))
         if result.timed_out:
             return _failed(ctx, settings, state, started, f"Compiling {source} did not finish within {ctx.timeout_s:g} s and was stopped.")
         if result.returncode != 0:
@@ -119,7 +119,7 @@ def build(ctx: BuildContext, settings: CppSettings) -> BuildResult:
     program = f"{BUILD_DIR}/{settings.output}"
     link = [compiler, *code_flags(settings), *objects, "-o", program, *settings.link_flags]
     result = ctx.run(link, timeout=max(1.0, deadline - time.monotonic()), cwd=str(ctx.workdir))
-    _merge(state.diags, parse(result.stderr))
+    state.diags.extend(parse(result.stderr))
     if result.returncode != 0:
         return _failed(ctx, settings, state, started, f"Linking failed (status {result.returncode}).")
     if settings.vectorization_report:
@@ -139,11 +139,6 @@ def _count_simd(ctx: BuildContext, settings: CppSettings, objects: list[str], st
         return
     state.simd = count_simd(result.stdout)
 
-
-def _merge(into: Diagnostics, more: Diagnostics) -> None:
-    into.errors += more.errors
-    into.warnings += more.warnings
-    into.other += more.other
 
 
 def _diag_text(ctx: BuildContext, settings: CppSettings, state: _Build) -> str:

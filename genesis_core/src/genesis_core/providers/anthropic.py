@@ -86,14 +86,17 @@ class AnthropicProvider(LLMProvider):
             # Thinking tokens count toward max_tokens: keep max_tokens of room for the answer itself.
             fields["thinking"] = {"type": "enabled", "budget_tokens": settings.thinking_budget}
             fields["max_tokens"] = settings.thinking_budget + max_tokens
-        if request.reasoning_effort:
-            fields["output_config"] = {"effort": request.reasoning_effort}
+        extra = dict(request.extra)
+        if request.reasoning_effort:  # sent as a body field: SDK versions before output_config accept it too
+            extra["output_config"] = {"effort": request.reasoning_effort}
+        if extra:
+            fields["extra_body"] = extra
         return fields
 
     async def complete(self, request: CompletionRequest) -> Completion:
         fields = self.request_fields(request)
         try:
-            response = await self.client.messages.create(**fields, extra_body=request.extra or None)
+            response = await self.client.messages.create(**fields)
         except Exception as exc:
             raise translate_error(exc) from None
         texts: list[str] = []

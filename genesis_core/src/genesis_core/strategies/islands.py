@@ -83,6 +83,8 @@ class IslandStrategy(Strategy):
     # -- placing --------------------------------------------------------------
 
     def add(self, program: ProgramSummary) -> None:
+        if program.id in self.scores:
+            return  # already placed; adding twice must not count twice
         self.evaluations += 1
         if program.parent_id is not None:
             self.children[program.parent_id] = self.children.get(program.parent_id, 0) + 1
@@ -203,10 +205,11 @@ class IslandStrategy(Strategy):
         """A crossover partner from the elite archive, not the parent itself."""
         if len(self.archive) < 2:
             return None
-        while True:
-            candidate = self.archive[self.rng.randrange(len(self.archive))][1]
-            if candidate != parent:
-                return candidate
+        candidate = self.archive[self.rng.randrange(len(self.archive))][1]
+        if candidate != parent:
+            return candidate
+        others = [pid for _, pid in self.archive if pid != parent]
+        return self.rng.choice(others) if others else None
 
     # -- persistence ------------------------------------------------------------
 

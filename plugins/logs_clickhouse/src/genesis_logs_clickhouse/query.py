@@ -10,6 +10,7 @@ the first such event, so that the documented queries work on any run.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 from genesis_core.errors import GenesisError
@@ -94,15 +95,37 @@ class EventsTable:
         if not files:
             raise GenesisError("Expected at least one events.jsonl file to query, but none was given.")
         self.files = files
+        self._scratch: tempfile.TemporaryDirectory | None = None
         self._sess = _open_session()
         self.columns = self._infer_columns()
         self._create_view()
 
+    def _complete_lines(self, path: Path) -> Path | None:
+        """`path`, or a copy of its complete lines when a live run is writing its last one (None: no complete line)."""
+        size = path.stat().st_size
+        if size == 0:
+            return None
+        with open(path, "rb") as handle:
+            handle.seek(size - 1)
+            if handle.read(1) == b"\n":
+                return path
+            handle.seek(0)
+            data = handle.read(size)
+        complete = data[: data.rfind(b"\n") + 1]
+        if not complete:
+            return None
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="genesis-logs-")
+        copy = Path(self._scratch.name) / f"{len(list(Path(self._scratch.name).iterdir()))}.jsonl"
+        copy.write_bytes(complete)
+        return copy
+
     def _describe(self, path: Path) -> dict[str, str]:
-        if path.stat().st_size == 0:
+        readable = self._complete_lines(path)
+        if readable is None:
             return {}
         try:
-            text = _run(self._sess, f"DESCRIBE file({sql_string(str(path))}, 'JSONEachRow')")
+            text = _run(self._sess, f"DESCRIBE file({sql_string(str(readable))}, 'JSONEachRow')")
         except _QueryFailed as exc:
             raise GenesisError(
                 f"Expected {path} to hold one JSON object per line, but ClickHouse could not read it: {exc}. "
@@ -154,6 +177,8 @@ class EventsTable:
 
     def close(self) -> None:
         self._sess.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
 
     def __enter__(self) -> EventsTable:
         return self

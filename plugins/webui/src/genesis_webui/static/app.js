@@ -1,4 +1,5 @@
 // Genesis UI: the pages (runs, one run, comparison), plain DOM and fetch, no framework.
+(() => {
 "use strict";
 
 const { linePlot } = window.GenesisPlot;
@@ -75,7 +76,7 @@ async function renderRuns() {
     h("td", { class: "num" }, r.best ? num(r.best.score, 6) : "–"), h("td", { class: "num" }, usd(r.cost_usd)),
     h("td", {}, r.strategy), h("td", {}, when(r.created_at)), h("td", { class: "muted" }, r.folder)));
   const problems = Object.entries(data.problems || {});
-  main.replaceChildren(
+  main.replaceChildren(...[
     h("h1", {}, "Runs"),
     h("div", { class: "card" },
       data.runs.length ? h("table", { id: "runs" },
@@ -84,7 +85,7 @@ async function renderRuns() {
         h("tbody", {}, rows)) : h("p", { class: "muted" }, "No runs in these folders yet."),
       h("p", {}, compare)),
     problems.length ? h("div", { class: "card" }, h("h2", {}, "Folders skipped"),
-      h("ul", {}, problems.map(([f, why]) => h("li", {}, h("b", {}, f), ": ", why)))) : null);
+      h("ul", {}, problems.map(([f, why]) => h("li", {}, h("b", {}, f), ": ", why)))) : null].filter(Boolean));
 }
 
 // -- run page --------------------------------------------------------------------------
@@ -186,11 +187,10 @@ function renderGrid(g) {
   const size = Math.max(8, Math.min(36, Math.floor(560 / Math.max(bx, by))));
   const area = svg({ id: "grid", viewBox: `0 0 ${bx * size + 60} ${by * size + 40}`, width: bx * size + 60, height: by * size + 40 });
   const best = new Map();  // with more than two features, each (x, y) shows its best elite
-  const fake = { objective: run.summary.objective };
   for (const c of g.cells) {
     const k = `${c.cell[0]},${c.cell[1] || 0}`;
     const cur = best.get(k);
-    if (!cur || (fake.objective === "minimize" ? c.score < cur.score : c.score > cur.score)) best.set(k, c);
+    if (!cur || (run.summary.objective === "minimize" ? c.score < cur.score : c.score > cur.score)) best.set(k, c);
   }
   const scale = scoreScale([...best.values()].map(c => ({ valid: true, score: c.score })), run.summary.objective);
   const { svgEl } = window.GenesisPlot;
@@ -206,8 +206,8 @@ function renderGrid(g) {
   }
   svgEl("text", { x: 50, y: by * size + 22 }, area).textContent = `${fx} →`;
   if (fy) svgEl("text", { x: 0, y: 14 }, area).textContent = `${fy} ↑`;
-  box.replaceChildren(h("h2", {}, `MAP-Elites archive: ${g.cells.length} of ${g.bins.reduce((a, b) => a * b, 1)} cells filled`),
-    area, g.features.length > 2 ? h("p", { class: "muted" }, `Showing ${fx} × ${fy}; each square holds the best elite over ${g.features.slice(2).join(", ")}.`) : null);
+  box.replaceChildren(h("h2", {}, `MAP-Elites archive: ${g.cells.length} of ${g.bins.reduce((a, b) => a * b, 1)} cells filled`), area);
+  if (g.features.length > 2) box.append(h("p", { class: "muted" }, `Showing ${fx} × ${fy}; each square holds the best elite over ${g.features.slice(2).join(", ")}.`));
 }
 
 function applyUpdate(data, full) {
@@ -302,7 +302,7 @@ async function renderRun(key) {
         h("div", { class: "card" }, h("h2", {}, "Genealogy ", h("span", { class: "muted", id: "tree-count" })),
           h("div", { class: "treebox" }, svg({ id: "tree" })), h("div", { class: "legend", id: "tree-legend" })),
         h("div", { class: "card", id: "grid-card", hidden: true }),
-        h("div", { class: "grid2" }, h("div", { class: "card", id: "failures" }), h("div", { class: "card", id: "models" }))),
+        h("div", { class: "card", id: "models" }), h("div", { class: "card", id: "failures" })),
       h("div", { class: "card", id: "program" }, h("h2", {}, "Program"), h("p", { class: "muted" }, "Click a program in the tree."))));
   applyUpdate(data, true);
   follow();
@@ -350,3 +350,4 @@ async function route() {
 }
 
 route();
+})();

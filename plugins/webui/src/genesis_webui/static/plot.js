@@ -1,4 +1,5 @@
 // Genesis UI: line plots drawn as SVG by hand (no library).
+(() => {
 "use strict";
 
 const SVGNS = "http://www.w3.org/2000/svg";
@@ -80,3 +81,4 @@ function linePlot(svg, { series, dots = [], xLabel = "", yLabel = "", height = 2
 }
 
 window.GenesisPlot = { linePlot, svgEl, niceTicks };
+})();

@@ -1,4 +1,5 @@
 // Genesis UI: the genealogy tree of a run's programs, laid out and drawn as SVG by hand.
+(() => {
 "use strict";
 
 const ISLAND_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"];
@@ -98,3 +99,4 @@ function drawTree(svg, nodes, { objective = "maximize", selected = null, onSelec
 }
 
 window.GenesisTree = { drawTree, islandColor, rampColor, scoreScale };
+})();
