@@ -25,8 +25,8 @@ the way envd ends them (UNAVAILABLE) and its requests answer 502
 "...was not found", as E2B's proxy does.
 
 A login shell resets PATH from /etc/profile; each sandbox's `~/.bash_profile`
-restores the agent's PATH, as a Genesis template's /etc/profile.d script does
-in a real sandbox.
+restores the agent's PATH (and rustup's RUSTUP_HOME and CARGO_HOME), as a
+Genesis template's /etc/profile.d/genesis.sh does in a real sandbox.
 
 Run: `python envd_standin.py --root DIR [--port 0] [--templates a,b]`; the
 expected API key, if any, comes from the environment variable
@@ -98,8 +98,7 @@ class Cloud:
     def new(self, sandbox_id: str, template: str, timeout_s: float | None, token: str | None) -> Sandbox:
         root = self.base / sandbox_id
         root.mkdir(parents=True, exist_ok=True)
-        # Keep the agent's PATH in login shells (see the module docstring).
-        (root / ".bash_profile").write_text(f"export PATH={shlex.quote(os.environ.get('PATH', '/usr/bin:/bin'))}\n")
+        (root / ".bash_profile").write_text(login_profile())
         sandbox = Sandbox(sandbox_id, root, template, token, timeout_s)
         self.sandboxes[sandbox_id] = sandbox
         self.set_timeout(sandbox, timeout_s)
@@ -132,6 +131,21 @@ class Cloud:
         if sandbox is None or not sandbox.alive:
             return None
         return sandbox
+
+
+def login_profile() -> str:
+    """What a Genesis template's /etc/profile.d/genesis.sh does, for this machine's toolchains.
+
+    A login shell resets PATH; the templates put the toolchains back
+    (genesis-rust also sets RUSTUP_HOME and CARGO_HOME, which rustup needs
+    once HOME is the sandbox user's).
+    """
+    lines = [f"export PATH={shlex.quote(os.environ.get('PATH', '/usr/bin:/bin'))}"]
+    for variable, default in (("RUSTUP_HOME", Path.home() / ".rustup"), ("CARGO_HOME", Path.home() / ".cargo")):
+        value = os.environ.get(variable) or (str(default) if default.is_dir() else "")
+        if value:
+            lines.append(f"export {variable}={shlex.quote(value)}")
+    return "\n".join(lines) + "\n"
 
 
 def kill_processes(sandbox: Sandbox) -> None:

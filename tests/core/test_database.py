@@ -25,7 +25,7 @@ def add_done(db: Database, run_id: str, seq: int, *, score: float | None, correc
                       "started_at": 1.0, "finished_at": 2.0}
     db.finish_program(pid, run_id=run_id, result={"score": score, "correct": correct, "failure": failure, "error": error,
                                                    "metrics": {"m": 1.0}, "feedback": "ok", "artifacts": {}, "timings": {}},
-                      evaluation=evaluation, run_state={"seq": seq})
+                      evaluation=evaluation, run_values={"state": {"seq": seq}})
     return pid
 
 
@@ -68,14 +68,14 @@ def test_program_lifecycle_is_atomic_and_settles_once(database_url):
         evaluation = {"backend": "local", "ok": True, "score": 2.5, "correct": True, "failure": None, "error": "", "metrics": {},
                       "build_seconds": 0.0, "eval_seconds": 0.5, "total_seconds": 0.5, "started_at": 1.0, "finished_at": 1.5}
         db.finish_program(pid, run_id="r", result={"score": 2.5, "correct": True, "failure": None}, evaluation=evaluation,
-                          run_state={"strategy": {"x": 1}}, wall_seconds=3.0)
+                          run_values={"strategy_state": {"x": 1}, "wall_seconds": 3.0})
         with pytest.raises(RuntimeError, match="already settled"):
-            db.finish_program(pid, run_id="r", result={"score": 9.0}, evaluation=evaluation, run_state={"strategy": {"x": 2}})
+            db.finish_program(pid, run_id="r", result={"score": 9.0}, evaluation=evaluation, run_values={"strategy_state": {"x": 2}})
         record = db.get_program(pid)
         assert record.status == "done" and record.score == 2.5 and record.code == "print(1)\n"
         assert len(db.evaluations_of(pid)) == 1  # the failed second settle added nothing
         run = db.get_run("r")
-        assert run.state == {"strategy": {"x": 1}} and run.wall_seconds == 3.0
+        assert run.strategy_state == {"x": 1} and run.wall_seconds == 3.0
         assert db.pending_programs("r") == []
 
 

@@ -19,11 +19,12 @@ import gzip
 import re
 import sys
 import tempfile
+import threading
 import uuid
 import zlib
 from email import policy
 from email.parser import BytesParser
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -117,13 +118,8 @@ class Handler(BaseHTTPRequestHandler):
             sql_bytes, data = self._split_statement(body)
             sql = (sql + " " if sql else "") + sql_bytes.decode()
         try:
-            if params.get("database"):
-                self.server.sess.query(f"USE {params['database']}")
-            match = INSERT_RE.match(sql)
-            if match and data:
-                output = self._insert(match["target"], match["fmt"], data)
-            else:
-                output = self.server.sess.query(sql, "TabSeparated", params=binds).bytes()
+            with self.server.lock:
+                output = self._execute(sql, data, params, binds)
         except Exception as exc:  # chdb's error carries ClickHouse's code and message
             message = str(exc).strip()
             code = CODE_RE.search(message)
@@ -136,6 +132,15 @@ class Handler(BaseHTTPRequestHandler):
             "X-ClickHouse-Summary": '{"read_rows":"0","written_rows":"0"}',
             "Content-Type": "application/octet-stream",
         })
+
+    def _execute(self, sql: str, data: bytes, params: dict[str, str], binds: dict[str, str]) -> bytes:
+        sess = self.server.sess
+        if params.get("database"):
+            sess.query(f"USE {params['database']}")
+        match = INSERT_RE.match(sql)
+        if match and data:
+            return self._insert(match["target"], match["fmt"], data)
+        return sess.query(sql, "TabSeparated", params=binds).bytes()
 
     def _form_fields(self, body: bytes) -> dict[str, str]:
         """Long queries and bind parameters come as form fields (`query`, `param_<name>`)."""
@@ -173,11 +178,14 @@ class Handler(BaseHTTPRequestHandler):
         })
 
 
-class StandIn(HTTPServer):
-    """One chdb session behind an HTTP server that handles one request at a time."""
+class StandIn(ThreadingHTTPServer):
+    """One chdb session behind an HTTP server: a thread per connection (clients keep theirs open), one statement at a time."""
+
+    daemon_threads = True
 
     def __init__(self, data_dir: Path, user: str, password: str) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
+        self.lock = threading.Lock()
         data_dir.mkdir(parents=True, exist_ok=True)
         self.sess = session.Session(str(data_dir / "chdb"))
         self.spool = data_dir / "spool"

@@ -119,14 +119,22 @@ def table() -> str:
     return "events_" + uuid.uuid4().hex[:10]
 
 
-def genesis(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run the `genesis` CLI as a user would."""
-    return subprocess.run([sys.executable, "-m", "genesis_core", *args], capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.fixture
-def run_genesis():
-    return genesis
+def run_genesis(capsys):
+    """Run `genesis ARGS` in this process, through the same entry point as the command line."""
+    from genesis_core.cli import main
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["genesis", *args], code, out, err)
+
+    return run
 
 
 @pytest.fixture

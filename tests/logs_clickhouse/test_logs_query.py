@@ -111,3 +111,30 @@ def test_unknown_format_is_refused(events_run, run_genesis, fmt):
     result = run_genesis("logs", "query", "SELECT 1", str(events_run.folder), "--format", fmt)
     assert result.returncode == 2
     assert "table" in result.stderr and "json" in result.stderr and "csv" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_events_of_a_real_run(chdb_module, tmp_path, run_genesis):
+    """`genesis run` (offline) writes events.jsonl; every LLM call of its database is an llm_call row here."""
+    from genesis_core.results import open_results
+
+    task, results = tmp_path / "toy_task", tmp_path / "results" / "toy_task"
+    for args in (["init", str(task), "--language", "python"],
+                 ["run", str(task), "--results", str(results), "--quiet", "-s", "run.max_evaluations=8",
+                  "-s", "llm.models=['offline:random-edits']"]):
+        done = subprocess.run([sys.executable, "-m", "genesis_core", *args], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+    opened = open_results(results)
+    try:
+        calls = list(opened.db.iter_llm_calls(opened.run_id))
+    finally:
+        opened.db.close()
+    sql = ("SELECT run_id, model, count() AS n, sum(tokens_in) AS tin, countIf(generation IS NOT NULL) AS with_generation "
+           "FROM events WHERE kind = 'llm_call' GROUP BY run_id, model")
+    result = run_genesis("logs", "query", sql, str(tmp_path / "results"), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [(r["run_id"], r["model"], r["n"], r["tin"]) for r in rows] == [
+        (opened.run_id, "offline:random-edits", len(calls), sum(c.tokens_in for c in calls))
+    ]
+    assert rows[0]["with_generation"] == len(calls)

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,9 +23,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from webui_runs import SyntheticRun, write_run  # noqa: E402
+from webui_runs import REPO, SyntheticRun, write_run  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -134,12 +132,3 @@ def page(browser_context):
     yield tab
     tab.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
-
-
-def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -17,6 +17,7 @@ from pathlib import Path
 from genesis_core.database import Database, sqlite_url
 from genesis_core.results import ResultsFolder
 
+REPO = Path(__file__).resolve().parents[2]
 INITIAL = "def solve(x):\n    # EVOLVE-BLOCK-START\n    return x\n    # EVOLVE-BLOCK-END\n"
 
 
@@ -101,13 +102,24 @@ def write_run(folder: Path, run_id: str = "synthetic", *, status: str = "finishe
                 evaluation = {"backend": "local", "ok": valid, "score": prog.score, "correct": valid, "failure": prog.failure,
                               "error": result["error"], "metrics": result["metrics"], "build_seconds": 0.1, "eval_seconds": 0.2,
                               "total_seconds": 0.3, "started_at": clock - 1, "finished_at": clock}
+            strategy_state = {"features": ["length", "speed"], "bins": [4, 3], "ranges": [[0, 100], [0, 1]],
+                             "cells": [{"cell": [1, 2], "program_id": out.ids["root"], "score": 1.0, "features": {"length": 30, "speed": 0.9}}]}
             state = {
-                "strategy": {"features": ["length", "speed"], "bins": [4, 3], "ranges": [[0, 100], [0, 1]],
-                             "cells": [{"cell": [1, 2], "program_id": out.ids["root"], "score": 1.0, "features": {"length": 30, "speed": 0.9}}]},
                 "llm": {"selector": {"kind": "ucb1", "arms": {"offline:a": {"pulls": 4, "improvements": 3, "cost_usd": 0.04},
                                                                "offline:b": {"pulls": 3, "improvements": 1, "cost_usd": 0.03}}}},
             }
-            db.finish_program(pid, run_id=run_id, result=result, evaluation=evaluation, run_state=state)
+            db.finish_program(pid, run_id=run_id, result=result, evaluation=evaluation,
+                              run_values={"state": state, "strategy_state": strategy_state})
         db.update_run(run_id, status=status, stop_reason="max_evaluations" if status == "finished" else None,
                       finished_at=clock if status == "finished" else None)
     return out
+
+
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, what: str = "condition") -> None:
+    """Poll `predicate` until it is true (for state in another process, which sends no notification)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

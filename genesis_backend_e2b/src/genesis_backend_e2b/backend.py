@@ -21,12 +21,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from genesis_backend_e2b.pool import PooledSandbox, SandboxCreationError, SandboxPool
-from genesis_backend_e2b.settings import E2BSettings
-from genesis_backend_e2b.task_archive import TaskArchive, build_archive
 from genesis_core.backend import Backend
 from genesis_core.errors import GenesisError
 from genesis_core.job import FailureReason, Job, JobResult
+
+from genesis_backend_e2b.pool import PooledSandbox, SandboxCreationError, SandboxPool
+from genesis_backend_e2b.settings import E2BSettings
+from genesis_backend_e2b.task_archive import TaskArchive, build_archive
 
 WORKER = "genesis_core.worker"
 
@@ -154,6 +155,8 @@ class E2BBackend(Backend):
             # A sandbox whose worker was stopped (or never started) can serve the next job.
             cancelled.healthy = process is None or await asyncio.shield(self._stop(process))
             raise
+        except GenesisError as exc:  # the task folder cannot be packed: the sandbox is fine
+            return _Outcome(JobResult.failed(job.id, FailureReason.BACKEND_ERROR, str(exc)), healthy=True)
         except SandboxNotRunningException as exc:
             return _Outcome(self._sandbox_gone(pooled, job, exc), healthy=False)
         except TimeoutException as exc:

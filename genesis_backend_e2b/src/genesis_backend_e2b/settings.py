@@ -6,9 +6,8 @@ Genesis never prints it.
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from genesis_core.backend import BackendSettings
+from pydantic import Field
 
 
 class E2BSettings(BackendSettings):

@@ -25,13 +25,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genesis_core.backend import Backend
+from genesis_core.errors import GenesisError
+from genesis_core.job import FailureReason, Job, JobResult
+
 from genesis_backend_slurm.environments import Mount, Resources
 from genesis_backend_slurm.launcher import Launch
 from genesis_backend_slurm.settings import SlurmSettings
 from genesis_backend_slurm.states import Phase, judge
-from genesis_core.backend import Backend
-from genesis_core.errors import GenesisError
-from genesis_core.job import FailureReason, Job, JobResult
+
+SIGNAL_DELAY_S = 30
+# submitit's launcher, warned of the time limit (SIGUSR2), ends the job with this.
+SUBMITIT_TIMED_OUT = "timed-out"
 
 # sbatch errors that mean "the controller is not there right now": worth retrying.
 TRANSIENT_SBATCH = re.compile(
@@ -83,7 +88,7 @@ class SlurmBackend(Backend):
         self._thread: ThreadPoolExecutor | None = None
         self._executor: Any = None
         self._poller: asyncio.Task | None = None
-        self._capacity = self.settings.max_jobs or 1
+        self._capacity: int | None = self.settings.max_jobs
         self.folder: Path | None = None
 
     # -- set-up ------------------------------------------------------------------
@@ -139,9 +144,8 @@ class SlurmBackend(Backend):
         problem = await loop.run_in_executor(self._thread, self.check)
         if problem:
             raise GenesisError(f"The slurm backend cannot run here: {problem}")
-        if self.settings.max_jobs is None:
-            cpus = (await loop.run_in_executor(self._thread, self._partitions)).get(self.settings.partition or "", 0)
-            self._capacity = max(1, cpus // self.settings.cpus_per_task)
+        if self._capacity is None:
+            await loop.run_in_executor(self._thread, self.capacity)
         self.folder = self._folder()
         self.folder.mkdir(parents=True, exist_ok=True)
         executor = submitit.SlurmExecutor(folder=self.folder / "logs" / "%j")
@@ -162,6 +166,9 @@ class SlurmBackend(Backend):
             "job_name": "genesis",
             "time": time_min,
             "cpus_per_task": s.cpus_per_task,
+            # submitit's launcher gets SIGUSR2 this long before the time limit and ends
+            # the job with "timed-out" (read as a timeout below).
+            "signal_delay_s": SIGNAL_DELAY_S,
             # Genesis resubmits lost jobs itself, a bounded number of times.
             "additional_parameters": {"no-requeue": True, **s.sbatch_options},
         }
@@ -178,6 +185,13 @@ class SlurmBackend(Backend):
         return params
 
     def capacity(self) -> int:
+        """`max_jobs`, else the jobs of `cpus_per_task` CPUs the partition holds at once (asked once)."""
+        if self._capacity is None:
+            try:
+                cpus = self._partitions().get(self.settings.partition or "", 0)
+            except GenesisError:
+                return 1  # the controller is away; start() will say so
+            self._capacity = max(1, cpus // self.settings.cpus_per_task)
         return self._capacity
 
     # -- submitting ----------------------------------------------------------------
@@ -215,7 +229,15 @@ class SlurmBackend(Backend):
             timer.cancel()
         group = [t for t in self._queued.pop(key, []) if not t.future.done()]
         if group:
-            asyncio.get_running_loop().create_task(self._send(group), name="genesis-slurm-array")
+            asyncio.get_running_loop().create_task(self._send_or_fail(group), name="genesis-slurm-array")
+
+    async def _send_or_fail(self, group: list[_Tracked]) -> None:
+        """`_send` for a background task: whatever goes wrong fails the jobs instead of leaving them waiting."""
+        try:
+            await self._send(group)
+        except Exception as exc:
+            for t in group:
+                self._resolve(t, JobResult.failed(t.job.id, FailureReason.BACKEND_ERROR, f"Submitting the job failed: {type(exc).__name__}: {exc}"))
 
     def _launch(self, tracked: _Tracked) -> Launch:
         tracked.attempt += 1
@@ -294,8 +316,12 @@ class SlurmBackend(Backend):
                 print(f"genesis-backend-slurm: polling Slurm failed: {type(exc).__name__}: {exc}", flush=True)
                 continue
             for tracked, seen in zip(active, observations, strict=True):
-                if not tracked.future.done():
+                if tracked.future.done():
+                    continue
+                try:
                     await self._advance(tracked, seen)
+                except Exception as exc:  # one job's trouble must not stop the poller for the others
+                    self._resolve(tracked, self._failed(tracked, FailureReason.BACKEND_ERROR, f"Following the job failed: {type(exc).__name__}: {exc}", seen))
 
     def _observe(self, active: list[_Tracked]) -> list[_Observation]:
         """In the backend's thread: one sacct call for all jobs, then their result files."""
@@ -321,6 +347,10 @@ class SlurmBackend(Backend):
         verdict = judge(seen.state, seen.stderr_tail)
         if seen.outcome and seen.outcome[0] == "success":
             self._resolve(t, self._worker_result(t, seen.outcome[1], seen.state))
+            return
+        if seen.outcome and SUBMITIT_TIMED_OUT in str(seen.outcome[1]).splitlines()[-1]:
+            explanation = f"The job reached its Slurm time limit ({self._time_min(t.job)} min, [backend.slurm] time_min or the job's wall time + time_margin_min)."
+            self._resolve(t, self._failed(t, FailureReason.TIMEOUT, explanation, seen))
             return
         if verdict.phase is Phase.FAILED:
             if verdict.failure is FailureReason.PREEMPTED:  # never let a requeue run it behind our back
@@ -354,7 +384,7 @@ class SlurmBackend(Backend):
             self._resolve(t, self._failed(t, FailureReason.LOST, f"{why} It was submitted {t.attempt} times; giving up.", seen))
             return
         t.slurm_job = None
-        await self._send([t])
+        await self._send_or_fail([t])
 
     def _worker_result(self, t: _Tracked, data: dict, state: str) -> JobResult:
         try:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from genesis_core.backend import BackendSettings
 from pydantic import Field, field_validator
 
 from genesis_backend_slurm.environments import Environment, HostEnvironment
-from genesis_core.backend import BackendSettings
 
 
 class SlurmSettings(BackendSettings):

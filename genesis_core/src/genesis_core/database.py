@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,8 @@ runs = sa.Table(
     sa.Column("strategy", sa.String(100), nullable=False, default=""),
     sa.Column("genesis_version", sa.String(40), nullable=False, default=""),
     sa.Column("config", sa.JSON, nullable=False, default=dict),
-    sa.Column("state", sa.JSON, nullable=False, default=dict),
+    sa.Column("state", sa.JSON, nullable=False, default=dict),  # counters, LLM client (bandit, totals), meta text
+    sa.Column("strategy_state", sa.JSON, nullable=False, default=dict),  # saved at most every second (it can be large)
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("finished_at", sa.Float, nullable=True),
@@ -208,6 +210,7 @@ class SummaryRow:
     code_hash: str | None
     metrics: dict[str, float]
     duplicate_of: int | None
+    model: str | None
 
 
 @dataclass(slots=True)
@@ -245,6 +248,7 @@ class RunRecord:
     genesis_version: str
     config: dict[str, Any]
     state: dict[str, Any]
+    strategy_state: dict[str, Any]
     created_at: float
     updated_at: float
     finished_at: float | None
@@ -286,6 +290,7 @@ _CHILD_ERRORS = (
 _SUMMARY_COLUMNS = [
     programs.c.id, programs.c.seq, programs.c.score, programs.c.correct, programs.c.failure, programs.c.island,
     programs.c.generation, programs.c.parent_id, programs.c.code_hash, programs.c.metrics, programs.c.duplicate_of,
+    programs.c.model,
 ]
 
 
@@ -319,6 +324,7 @@ class Database:
         self.url = normalize_url(url)
         self.engine: Engine = _make_engine(self.url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._conn: Connection | None = None
         self._check_schema(create)
 
     # -- opening -----------------------------------------------------------------
@@ -350,12 +356,29 @@ class Database:
         if not create:
             raise GenesisError(f"The database {display_url(self.url)} holds no Genesis run. Check the path or URL.")
         metadata.create_all(self.engine)
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             existing = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")).scalar()
             if existing is None:
                 conn.execute(meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
 
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction on the database's own connection.
+
+        One connection is kept open for the life of the object (checking one out of
+        the pool per statement costs more than the statement on SQLite); every read
+        and write runs in a short transaction, so no snapshot is held between calls.
+        """
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._conn = self.engine.connect()
+        with conn.begin():
+            yield conn
+
     def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
         self.engine.dispose()
 
     def __enter__(self) -> Database:
@@ -367,22 +390,22 @@ class Database:
     # -- runs ----------------------------------------------------------------------
 
     def get_run(self, run_id: str) -> RunRecord | None:
-        with self.engine.connect() as conn:
+        with self.transaction() as conn:
             row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
         return _record(RunRecord, row) if row else None
 
     def list_runs(self) -> list[RunRecord]:
-        with self.engine.connect() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(sa.select(runs).order_by(runs.c.created_at)).all()
         return [_record(RunRecord, r) for r in rows]
 
     def create_run(self, run_id: str, *, task_name: str, seed: int, objective: str, language: str, strategy: str,
                    genesis_version: str, config: dict[str, Any]) -> RunRecord:
         now = time.time()
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(runs.insert().values(
                 id=run_id, task_name=task_name, status="running", seed=seed, objective=objective, language=language,
-                strategy=strategy, genesis_version=genesis_version, config=config, state={}, created_at=now,
+                strategy=strategy, genesis_version=genesis_version, config=config, state={}, strategy_state={}, created_at=now,
                 updated_at=now, wall_seconds=0.0,
             ))
         run = self.get_run(run_id)
@@ -391,7 +414,7 @@ class Database:
 
     def update_run(self, run_id: str, **values: Any) -> None:
         values.setdefault("updated_at", time.time())
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
 
     # -- programs --------------------------------------------------------------------
@@ -400,7 +423,7 @@ class Database:
                     inspiration_ids: list[int], island: int, generation: int, patch_kind: str, model: str | None,
                     language: str, code: str | None = None, code_hash: str | None = None) -> int:
         """Record a proposal the moment it starts; returns the program id."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             result = conn.execute(_INSERT_PROGRAM, dict(
                 run_id=run_id, seq=seq, status="pending", parent_id=parent_id, second_parent_id=second_parent_id,
                 inspiration_ids=list(inspiration_ids), island=island, generation=generation, patch_kind=patch_kind,
@@ -414,31 +437,27 @@ class Database:
         values: dict[str, Any] = {"code": code, "code_hash": code_hash}
         if model is not None:
             values["model"] = model
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(_UPDATE_PROGRAM, {"b_id": program_id, **values})
 
     def finish_program(self, program_id: int, *, run_id: str, result: dict[str, Any],
-                       evaluation: dict[str, Any] | None, run_state: dict[str, Any] | None,
-                       wall_seconds: float | None = None) -> None:
-        """Settle a pending program, its evaluation row and the run's state in one transaction.
+                       evaluation: dict[str, Any] | None, run_values: dict[str, Any] | None = None) -> None:
+        """Settle a pending program, its evaluation row and (optionally) columns of its run in one transaction.
 
         Raises RuntimeError when the program was already settled: a program is never finished twice.
         """
         now = time.time()
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             updated = conn.execute(_FINISH_PROGRAM, {"b_id": program_id, "status": "done", "finished_at": now, **result}).rowcount
             if updated != 1:
                 raise RuntimeError(f"program {program_id} of run {run_id} was already settled")
             if evaluation is not None:
                 conn.execute(_INSERT_EVALUATION, {"run_id": run_id, "program_id": program_id, **evaluation})
-            if run_state is not None:
-                values: dict[str, Any] = {"state": run_state, "updated_at": now}
-                if wall_seconds is not None:
-                    values["wall_seconds"] = wall_seconds
-                conn.execute(_UPDATE_RUN, {"b_run": run_id, **values})
+            if run_values:
+                conn.execute(_UPDATE_RUN, {"b_run": run_id, "updated_at": now, **run_values})
 
     def get_program(self, program_id: int, run_id: str | None = None) -> ProgramRecord | None:
-        with self.engine.connect() as conn:
+        with self.transaction() as conn:
             if run_id is None:
                 row = conn.execute(_GET_PROGRAM, {"b_id": program_id}).first()
             else:
@@ -446,7 +465,7 @@ class Database:
         return _record(ProgramRecord, row) if row else None
 
     def pending_programs(self, run_id: str) -> list[ProgramRecord]:
-        with self.engine.connect() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(
                 sa.select(programs).where(programs.c.run_id == run_id, programs.c.status == "pending").order_by(programs.c.seq)
             ).all()
@@ -456,7 +475,7 @@ class Database:
         """Finished programs in proposal order, without their code, streamed in batches."""
         last = -1
         while True:
-            with self.engine.connect() as conn:
+            with self.transaction() as conn:
                 rows = conn.execute(
                     sa.select(*_SUMMARY_COLUMNS)
                     .where(programs.c.run_id == run_id, programs.c.status == "done", programs.c.seq > last)
@@ -474,7 +493,7 @@ class Database:
         columns = [programs] if with_code else [c for c in programs.columns if c.name not in ("code", "embedding")]
         last = -1
         while True:
-            with self.engine.connect() as conn:
+            with self.transaction() as conn:
                 rows = conn.execute(
                     sa.select(*columns).where(programs.c.run_id == run_id, programs.c.seq > last).order_by(programs.c.seq).limit(batch)
                 ).all()
@@ -489,7 +508,7 @@ class Database:
 
     def child_errors(self, run_id: str, parent_id: int, *, before_seq: int, limit: int = 3) -> list[str]:
         """Errors of the latest failed children of a program among proposals before `before_seq`, oldest first."""
-        with self.engine.connect() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(_CHILD_ERRORS, {"b_run": run_id, "b_parent": parent_id, "b_before": before_seq, "b_limit": limit}).all()
         return [f"{failure}: {error}" if error else str(failure) for failure, error in reversed(rows)]
 
@@ -497,7 +516,7 @@ class Database:
         """(id, island, code when no embedding was stored, embedding) of the given programs, by id."""
         for start in range(0, len(program_ids), 500):
             chunk = program_ids[start:start + 500]
-            with self.engine.connect() as conn:
+            with self.transaction() as conn:
                 rows = conn.execute(
                     sa.select(programs.c.id, programs.c.island, programs.c.code, programs.c.embedding)
                     .where(programs.c.run_id == run_id, programs.c.id.in_(chunk)).order_by(programs.c.id)
@@ -505,14 +524,24 @@ class Database:
             for row in rows:
                 yield row.id, row.island, (row.code if row.embedding is None else None), row.embedding
 
+    def cost_by_program(self, run_id: str) -> dict[int, float]:
+        """Money spent on each program's LLM calls (for the model bandit on resume)."""
+        with self.transaction() as conn:
+            rows = conn.execute(
+                sa.select(llm_calls.c.program_id, sa.func.sum(llm_calls.c.cost_usd))
+                .where(llm_calls.c.run_id == run_id, llm_calls.c.program_id.is_not(None))
+                .group_by(llm_calls.c.program_id)
+            ).all()
+        return {int(pid): float(cost or 0.0) for pid, cost in rows}
+
     def max_seq(self, run_id: str) -> int:
-        with self.engine.connect() as conn:
+        with self.transaction() as conn:
             value = conn.execute(sa.select(sa.func.max(programs.c.seq)).where(programs.c.run_id == run_id)).scalar()
         return -1 if value is None else int(value)
 
     def best_program(self, run_id: str, objective: str = "maximize") -> ProgramRecord | None:
         order = programs.c.score.desc() if objective == "maximize" else programs.c.score.asc()
-        with self.engine.connect() as conn:
+        with self.transaction() as conn:
             row = conn.execute(
                 sa.select(programs)
                 .where(programs.c.run_id == run_id, programs.c.status == "done", programs.c.failure.is_(None),
@@ -523,18 +552,18 @@ class Database:
         return _record(ProgramRecord, row) if row else None
 
     def evaluation_rows(self, run_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(sa.select(evaluations).where(evaluations.c.run_id == run_id).order_by(evaluations.c.id)).all()
         return [dict(r._mapping) for r in rows]
 
     def evaluations_of(self, program_id: int) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(sa.select(evaluations).where(evaluations.c.program_id == program_id).order_by(evaluations.c.id)).all()
         return [dict(r._mapping) for r in rows]
 
     def score_history(self, run_id: str) -> list[tuple[int, float | None, bool, float]]:
         """(seq, score, valid, finished_at) of every evaluated program, in proposal order (plots, compare)."""
-        with self.engine.connect() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(
                 sa.select(programs.c.seq, programs.c.score, programs.c.failure, programs.c.correct, programs.c.finished_at)
                 .join(evaluations, evaluations.c.program_id == programs.c.id)
@@ -548,8 +577,12 @@ class Database:
     def add_llm_call(self, run_id: str, *, program_id: int | None, purpose: str, model: str, request_seed: int | None,
                      prompt: list[dict[str, str]], prompt_hash: str, response: str | None, reasoning: str = "",
                      tokens_in: int = 0, tokens_out: int = 0, cost_usd: float = 0.0, latency_s: float = 0.0,
-                     attempts: int = 1, failure: str | None = None, error: str = "") -> int:
-        with self.engine.begin() as conn:
+                     attempts: int = 1, failure: str | None = None, error: str = "",
+                     program_code: tuple[str, str] | None = None) -> int:
+        """Record one LLM call; with `program_code` (code, hash) the program gets its code in the same transaction."""
+        with self.transaction() as conn:
+            if program_code is not None and program_id is not None:
+                conn.execute(_UPDATE_PROGRAM, {"b_id": program_id, "code": program_code[0], "code_hash": program_code[1]})
             result = conn.execute(_INSERT_LLM_CALL, dict(
                 run_id=run_id, program_id=program_id, purpose=purpose, model=model, request_seed=request_seed,
                 prompt=prompt, prompt_hash=prompt_hash, response=response, reasoning=reasoning or "",
@@ -562,7 +595,7 @@ class Database:
         """A run's LLM calls in the order they were recorded."""
         last = 0
         while True:
-            with self.engine.connect() as conn:
+            with self.transaction() as conn:
                 rows = conn.execute(
                     sa.select(llm_calls).where(llm_calls.c.run_id == run_id, llm_calls.c.id > last).order_by(llm_calls.c.id).limit(batch)
                 ).all()
@@ -573,7 +606,7 @@ class Database:
             last = rows[-1].id
 
     def llm_calls_of(self, program_id: int) -> list[LLMCallRecord]:
-        with self.engine.connect() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(sa.select(llm_calls).where(llm_calls.c.program_id == program_id).order_by(llm_calls.c.id)).all()
         return [_record(LLMCallRecord, r) for r in rows]
 
@@ -581,7 +614,7 @@ class Database:
 
     def totals(self, run_id: str) -> RunTotals:
         out = RunTotals()
-        with self.engine.connect() as conn:
+        with self.transaction() as conn:
             for status, count in conn.execute(
                 sa.select(programs.c.status, sa.func.count()).where(programs.c.run_id == run_id).group_by(programs.c.status)
             ):
@@ -610,7 +643,7 @@ class Database:
         return out
 
     def connection(self) -> Connection:
-        """A raw connection, for tests and ad-hoc queries."""
+        """A separate connection, for tests and ad-hoc queries (close it when done)."""
         return self.engine.connect()
 
 

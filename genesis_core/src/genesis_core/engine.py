@@ -52,6 +52,8 @@ from genesis_core.job import FailureReason, Job, JobResult
 from genesis_core.results import ResultsFolder, run_metadata
 from genesis_core.strategy import ProgramSummary
 
+# Failures decided before any evaluation (no evaluation row).
+NOT_EVALUATED = frozenset({"llm_error", "patch_error", "syntax_error", "not_novel", "duplicate"})
 # Failures decided before evaluation whose code never joined the novelty sets.
 NOT_ACCEPTED = frozenset({"llm_error", "patch_error", "syntax_error", "not_novel", "duplicate"})
 # Stop reasons. Those in DRAIN let what is in flight finish; the others cancel it.
@@ -59,6 +61,7 @@ DRAIN = frozenset({"max_evaluations", "max_cost"})
 INITIAL_ATTEMPTS = 5  # LLM-written first programs tried before giving up
 LLM_FAILURE_STREAK = 10  # consecutive failed LLM calls (nothing else working) that stop the run
 NO_PROGRESS_LIMIT = 200  # consecutive settled proposals without one evaluation that stop the run
+STRATEGY_SAVE_INTERVAL_S = 1.0  # the strategy's state (its random generator: kilobytes) is saved at most this often
 PROGRAM_CACHE = 512  # programs kept in memory by id (parents are drawn again and again)
 
 
@@ -189,6 +192,8 @@ class Engine:
 
         self.results.check_compatible()
         self.results.create()
+        self.build_cache = self.results.root / "build-cache"
+        self.build_cache.mkdir(exist_ok=True)
         self.db_url = self.results.database_url(config.run.database_url)
         self.db = Database(self.db_url)
 
@@ -343,6 +348,7 @@ class Engine:
         self._cache: dict[int, ProgramRecord] = {}
         self._fitness: dict[int, float | None] = {}  # program id -> fitness (None: not a valid program)
         self._generation: dict[int, int] = {}
+        self._parents_with_failures: set[int] = set()  # only these need the query for their children's errors
         self._next_seq = 0
         self._apply_floor = 0  # proposals wait for the outcomes of every seq below this (the first programs)
         self._valid = 0
@@ -359,42 +365,49 @@ class Engine:
         self._applied_best: tuple[float, int] | None = None
         self._applied_failures: deque[int] = deque(maxlen=10)
         self._session_start = time.monotonic()
+        self._strategy_saved_at = 0.0
         self._wall_timer: asyncio.TimerHandle | None = None
 
     # -- resume -------------------------------------------------------------------
 
     def _restore(self) -> None:
-        """Rebuild the in-memory indexes from the database, streaming summaries (never code)."""
+        """Rebuild the in-memory indexes from the database, streaming summaries (never code).
+
+        Every finished program is taught to the strategy and the model bandit in
+        proposal order, as the run did; then the strategy's saved state (its
+        random generator) is put back. Costs are summed from the recorded calls.
+        """
         state = self.saved_state
         count = 0
         recent_by_island: dict[int, deque[int]] = {}
+        costs = self.db.cost_by_program(self.run_id)
         for row in self.db.iter_summaries(self.run_id):
             count += 1
-            fitness = self._to_fitness(row.score) if _is_valid(row.failure, row.correct, row.score) else None
+            valid = _is_valid(row.failure, row.correct, row.score)
+            fitness = self._to_fitness(row.score) if valid else None
+            evaluated = row.failure not in NOT_EVALUATED
+            parent_fitness = self._fitness.get(row.parent_id) if row.parent_id is not None else None
             self._fitness[row.id] = fitness
             self._generation[row.id] = row.generation
-            summary = ProgramSummary(
-                id=row.id, score=fitness, correct=bool(row.correct) and row.failure is None, island=row.island,
-                generation=row.generation, parent_id=row.parent_id, features=_features(row.metrics),
-            )
-            self.strategy.add(summary)
-            if row.code_hash and row.duplicate_of is None and row.failure not in ("llm_error", "patch_error", "syntax_error", "not_novel"):
+            if row.failure is not None and row.parent_id is not None:
+                self._parents_with_failures.add(row.parent_id)
+            summary = ProgramSummary(id=row.id, score=fitness, correct=valid, island=row.island, generation=row.generation,
+                                     parent_id=row.parent_id, features=_features(row.metrics))
+            improved = fitness is not None and (parent_fitness is None or fitness > parent_fitness)
+            self._apply(Outcome(row.seq, summary, row.model, improved, costs.get(row.id, 0.0), evaluated, row.failure))
+            if row.code_hash and evaluated and row.duplicate_of is None:
                 self._done_hashes.setdefault(row.code_hash, row.id)
             if self.novelty is not None and row.failure not in NOT_ACCEPTED:
                 recent_by_island.setdefault(row.island, deque(maxlen=self.novelty.per_island_limit)).append(row.id)
-            if row.failure is not None and row.failure not in ("duplicate", "not_novel"):
-                self._applied_failures.append(row.id)
+            if evaluated:
+                self._evals_since_best += 1
             if fitness is not None:
                 self._valid += 1
-                if self._applied_best is None or fitness > self._applied_best[0]:
-                    self._applied_best = (fitness, row.id)
                 if self._best_fitness is None or fitness > self._best_fitness:
                     self._best_fitness = fitness
                     self.stats.best_score = row.score
                     self.stats.best_program_id = row.id
                     self._evals_since_best = 0
-                elif row.failure is None:
-                    self._evals_since_best += 1
             self._next_seq = max(self._next_seq, row.seq + 1)
         if self.novelty is not None:  # the novelty check compares with each island's latest accepted programs
             wanted = sorted(i for ids in recent_by_island.values() for i in ids)
@@ -404,17 +417,12 @@ class Engine:
         self.stats.programs = count
         self.stats.evaluations = totals.evaluations
         self.stats.failures.update(totals.failures)
-        self._applied_evaluations = totals.evaluations
-        if state.get("strategy"):
-            self.strategy.restore(state["strategy"])
-        if state.get("llm"):
-            self.llm.restore(state["llm"])
+        if self.run.strategy_state:
+            self.strategy.restore(self.run.strategy_state)
         self._restore_llm_totals()
         meta = state.get("meta") or {}
         self._meta_text = meta.get("text", "")
         self._meta_at = int(meta.get("at", 0))
-        if "evals_since_best" in state:
-            self._evals_since_best = int(state["evals_since_best"])
         for record in self.db.pending_programs(self.run_id):
             self._next_seq = max(self._next_seq, record.seq + 1)
             proposal = Proposal(
@@ -703,7 +711,8 @@ class Engine:
             p.parent_fitness = self._fitness.get(parent.id)
             p.parent_code = parent.code or ""
             # Only children the strategy has learned about: the same errors whatever the timings.
-            errors = self.db.child_errors(self.run_id, parent.id, before_seq=p.seq - self.lag)
+            if parent.id in self._parents_with_failures:
+                errors = self.db.child_errors(self.run_id, parent.id, before_seq=p.seq - self.lag)
         p.messages = self.prompts.build(
             p.kind, self._view(parent, errors) if parent is not None else None, [self._view(i) for i in inspirations],
             second_parent=self._view(second) if second is not None else None, meta=self._meta_text or None,
@@ -719,9 +728,10 @@ class Engine:
             messages = p.messages
             for attempt in range(self.config.patch.max_retries + 1):
                 seed = p.seed if attempt == 0 else proposal_seed(p.seed, attempt)
+                purpose = "proposal" if attempt == 0 else "retry"
                 result = await self.llm.complete(p.model, messages, context=p.context, seed=seed)
-                self._record_call(p, "proposal" if attempt == 0 else "retry", messages, result, seed)
                 if not result.ok:
+                    self._record_call(p, purpose, messages, result, seed)
                     p.failure = FailureReason.LLM_ERROR.value
                     p.error = f"{result.failure}: {result.error}"
                     break
@@ -732,6 +742,7 @@ class Engine:
                     if problem:
                         raise PatchError(f"The patched program does not pass the {self.config.task.language} syntax check: {problem}")
                 except PatchError as exc:
+                    self._record_call(p, purpose, messages, result, seed)
                     self.events.emit("patch_failed", p.generation, program_id=p.program_id, attempt=attempt + 1, error=str(exc))
                     if attempt == self.config.patch.max_retries:
                         p.failure = FailureReason.PATCH_ERROR.value
@@ -741,7 +752,7 @@ class Engine:
                     continue
                 p.code = code
                 p.code_hash = code_hash(code)
-                self.db.set_code(p.program_id, code, p.code_hash)
+                self._record_call(p, purpose, messages, result, seed, code=(code, p.code_hash))  # one transaction with the code
                 break
         finally:
             self._proposal_slots += 1
@@ -764,7 +775,8 @@ class Engine:
             return code
         return apply_response(p.parent_code, text, self.comment, p.kind)
 
-    def _record_call(self, p: Proposal | None, purpose: str, messages: list[Any], result: Any, seed: int | None) -> None:
+    def _record_call(self, p: Proposal | None, purpose: str, messages: list[Any], result: Any, seed: int | None,
+                     code: tuple[str, str] | None = None) -> None:
         prompt = [{"role": m.role, "content": m.content} for m in messages]
         completion = result.completion
         cost = completion.cost_usd if completion is not None else 0.0
@@ -776,6 +788,7 @@ class Engine:
             tokens_in=completion.tokens_in if completion is not None else 0,
             tokens_out=completion.tokens_out if completion is not None else 0,
             cost_usd=cost, latency_s=result.latency_s, attempts=result.attempts, failure=result.failure, error=result.error,
+            program_code=code,
         )
         if p is not None:
             p.llm_cost += cost
@@ -881,7 +894,7 @@ class Engine:
             files={**self.extra_files, self.main_file: p.code}, main_file=self.main_file, task_dir=str(self.task_dir),
             evaluator=self.config.task.evaluator, evaluator_function=self.config.task.evaluator_function,
             limits=self.config.limits, scrub_env=list(self.config.sandbox.scrub_env), sandbox=self.config.sandbox.enabled,
-            shared_build_dir=str(self.results.root / "build-cache"),
+            shared_build_dir=str(self.build_cache),
         )
         started = time.time()
         try:
@@ -945,6 +958,8 @@ class Engine:
             self._no_eval_streak += 1
         if failure is not None:
             self.stats.failures[failure] += 1
+            if p.parent_id is not None:
+                self._parents_with_failures.add(p.parent_id)
         if new_best:
             self._best_fitness = fitness
             self.stats.best_score = score
@@ -963,8 +978,11 @@ class Engine:
         if p.code is not None:
             values["code"] = p.code
             values["code_hash"] = p.code_hash
-        self.db.finish_program(p.program_id, run_id=self.run_id, result=values, evaluation=evaluation,
-                               run_state=self._state(), wall_seconds=self._wall())
+        run_values = None
+        if time.monotonic() - self._strategy_saved_at >= STRATEGY_SAVE_INTERVAL_S:
+            run_values = {"strategy_state": self.strategy.state(), "wall_seconds": self._wall()}
+            self._strategy_saved_at = time.monotonic()
+        self.db.finish_program(p.program_id, run_id=self.run_id, result=values, evaluation=evaluation, run_values=run_values)
         if evaluated and p.code_hash is not None:
             self._done_hashes.setdefault(p.code_hash, p.program_id)
             future = self._inflight_hashes.pop(p.code_hash, None)
@@ -1060,6 +1078,7 @@ class Engine:
         self._record_call(None, "meta", messages, result, seed)
         if result.ok and result.completion.text.strip():
             self._meta_text = result.completion.text.strip()
+            self.db.update_run(self.run_id, state=self._state())
             self.events.emit("meta_recommendation", None, text=self._meta_text, at_evaluations=applied, model=model)
 
     def _offline_only(self) -> bool:
@@ -1069,14 +1088,8 @@ class Engine:
     # -- state ---------------------------------------------------------------------------
 
     def _state(self) -> dict[str, Any]:
-        return {
-            "lag": self.lag,
-            "strategy": self.strategy.state(),
-            "llm": self.llm.state(),
-            "meta": {"text": self._meta_text, "at": self._meta_at},
-            "evals_since_best": self._evals_since_best,
-            "next_seq": self._next_seq,
-        }
+        """What the run row keeps beyond what the programs and calls tell (saved when it changes)."""
+        return {"lag": self.lag, "meta": {"text": self._meta_text, "at": self._meta_at}, "llm": self.llm.state()}
 
     def _wall(self) -> float:
         return self.previous_wall + (time.monotonic() - self._session_start)
@@ -1142,6 +1155,7 @@ class Engine:
                 if hasattr(self, "run"):
                     state = self._state()
                     self.db.update_run(self.run_id, status=status, stop_reason=reason, state=state, wall_seconds=self._wall(),
+                                       strategy_state=self.strategy.state(),
                                        finished_at=time.time() if status == "finished" else None)
                     if hasattr(self, "events"):
                         if status == "failed":

@@ -94,6 +94,34 @@ class Language(ABC):
         """Optimisation hints for prompts, in the language's own idiom."""
         return ""
 
+    def sandbox_paths(self) -> list[str]:
+        """Folders outside the system ones (/usr, /etc...) the toolchain needs, shown read-only in the sandbox.
+
+        For example `~/.rustup` and `~/.cargo` for rustup's compilers, or
+        `/dev/nvidia0` (device paths are bound as devices). The Python
+        installation running Genesis is always shown.
+        """
+        return []
+
+    def runtime_problem(self) -> str | None:
+        """Why a built candidate cannot run on this machine, or None when it can.
+
+        For a language with `needs_gpu`, the worker turns the answer into a
+        failed job with `FailureReason.NEEDS_GPU` after the build (so the
+        build log still reaches the next prompt), instead of running it.
+        """
+        return None
+
+    def task_template(self) -> dict[str, str] | None:
+        """A small working task for `genesis init --language NAME`: relative path -> text, or None.
+
+        It holds an initial program with EVOLVE-BLOCK regions and a Python
+        evaluator `evaluate.py`; it may hold its own `genesis.toml` (otherwise
+        `genesis init` writes one naming the first file with this language's
+        extension as the initial program).
+        """
+        return None
+
     def toolchain_versions(self) -> dict[str, str | None]:
         """Each toolchain executable and its version line, or None when it is not on PATH."""
         return {exe: tool_version(exe) for exe in self.toolchain}

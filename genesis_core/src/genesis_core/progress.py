@@ -74,6 +74,9 @@ class Progress:
             self._log(f"Meta-recommendation after {event.get('at_evaluations')} evaluations updated.")
         elif kind == "run_stopped":
             self._stop_ticker()
+            if event.get("status") == "failed":  # the error itself is reported by the command
+                self.close()
+                return
             self._log(
                 f"Stopped ({event.get('reason')}): {event.get('evaluations')} evaluations, best "
                 f"{fmt_score(event.get('best_score'))}, ${event.get('cost_usd', 0):.4f} spent, "

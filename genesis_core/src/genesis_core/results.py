@@ -40,6 +40,9 @@ class ResultsFolder:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).expanduser().resolve()
+
     @property
     def run_json(self) -> Path:
         return self.root / RUN_JSON

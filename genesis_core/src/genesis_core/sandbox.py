@@ -40,6 +40,7 @@ import selectors
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -91,6 +92,7 @@ SYSTEM_PATHS: tuple[str, ...] = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/li
 # Threads of numeric libraries: one per process unless the user's environment says otherwise.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 MAX_RESULT_BYTES = 64 * 1024 * 1024
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; not exported by Python 3.11
 START_TIMEOUT_S = 60.0
 # Seconds the harness waits past a process's own time limit before calling the server lost.
 SERVER_GRACE_S = 10.0
@@ -250,8 +252,10 @@ class Outcome:
     stdout: bytes = b""
     stderr: bytes = b""
     truncated: bool = False
-    # The result channel of a `call`: (arrival time, line) pairs, timed here, outside the candidate.
+    # The result channel of a `call`: (arrival time, line) pairs.
     messages: list[tuple[float, bytes]] = field(default_factory=list)
+    # The timing marks of a `call` (b"S" before, b"D" after the function), with the kernel's timestamps.
+    marks: list[tuple[float, bytes]] = field(default_factory=list)
 
     def process_result(self) -> ProcessResult:
         killed = self.killed
@@ -301,6 +305,7 @@ class Sandbox:
         self._process: subprocess.Popen | None = None
         self._control: Path | None = None
         self._owner = os.getpid()
+        self._environments: dict[tuple[str, ...], dict[str, str]] = {}
 
     # -- life cycle ----------------------------------------------------------
 
@@ -404,14 +409,16 @@ class Sandbox:
         for path in self.spec.read_only:
             flag = "--dev-bind-try" if path.startswith("/dev/") else "--ro-bind-try"
             argv += [flag, path, path]
-        argv += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", str(self.spec.tmp_size_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+        # /tmp is empty and, for candidates with their own user ids, not writable: TMPDIR is the job folder,
+        # so nothing one candidate writes outlives its job or reaches the next candidate.
+        argv += ["--dev", "/dev", "--proc", "/proc", "--size", str(self.spec.tmp_size_mb * 1024 * 1024), "--tmpfs", "/tmp"]
         argv += ["--bind", str(self.root), str(self.root)]
         for path in self.spec.writable:
             argv += ["--bind-try", path, path]
         assert self._control is not None
         argv += ["--bind", str(self._control), str(self._control)]
         # bubblewrap copies the modes of the hidden parents (/root is 0700): make the path traversable.
-        bound = [Path(p) for p in (*SYSTEM_PATHS, *python, *self.spec.read_only, *self.spec.writable, str(self.root), str(self._control), "/tmp", "/dev", "/proc")]
+        bound = [Path(p) for p in (*SYSTEM_PATHS, *python, *self.spec.read_only, *self.spec.writable, str(self.root), str(self._control), "/dev", "/proc")]
         parents = sorted({a for p in bound[len(SYSTEM_PATHS):] if p.exists() for a in p.parents if a != Path("/")}, key=lambda a: len(a.parts))
         for parent in parents:
             if not any(parent == b or b in parent.parents for b in bound):
@@ -419,12 +426,17 @@ class Sandbox:
         return [*argv, "--chdir", "/", "--"]
 
     def base_environment(self, extra_scrub: Sequence[str] = ()) -> dict[str, str]:
-        env = scrub_environment(extra=(*self.spec.scrub_env, *extra_scrub))
-        for name in THREAD_VARIABLES:
-            env.setdefault(name, "1")
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        env.pop("PYTHONPATH", None)
-        return env
+        """The scrubbed environment of candidate processes (computed once per sandbox and scrub list)."""
+        key = tuple(extra_scrub)
+        cached = self._environments.get(key)
+        if cached is None:
+            cached = scrub_environment(extra=(*self.spec.scrub_env, *extra_scrub))
+            for name in THREAD_VARIABLES:
+                cached.setdefault(name, "1")
+            cached["PYTHONDONTWRITEBYTECODE"] = "1"
+            cached.pop("PYTHONPATH", None)
+            self._environments[key] = cached
+        return dict(cached)
 
     # -- job folders -------------------------------------------------------------
 
@@ -524,6 +536,22 @@ class Sandbox:
         return _Exchange(self.socket_path, request, payload, limits.max_output_bytes, timeout).run()
 
 
+def _read_marks(sock: socket.socket) -> list[tuple[float, bytes]]:
+    """The timing marks queued on `sock`, each with the kernel's receive timestamp (CLOCK_REALTIME)."""
+    sock.setblocking(False)
+    marks = []
+    while True:
+        try:
+            data, ancillary, _, _ = sock.recvmsg(16, 256)
+        except (BlockingIOError, OSError):
+            return marks
+        if not data:
+            return marks
+        stamp = next((struct.unpack("qq", raw[:16]) for level, kind, raw in ancillary if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS), None)
+        if stamp is not None:
+            marks.append((stamp[0] + stamp[1] / 1e9, data))
+
+
 class _Exchange:
     """One request to the server: send the pipes, feed input, collect output, wait for the answer."""
 
@@ -540,19 +568,25 @@ class _Exchange:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         res_r, res_w = os.pipe()
+        marks_r, marks_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        marks_r.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             try:
                 conn.connect(str(self.socket_path))
-                socket.send_fds(conn, [(json.dumps(self.request) + "\n").encode()], [stdin_r, out_w, err_w, res_w])
+                socket.send_fds(conn, [(json.dumps(self.request) + "\n").encode()], [stdin_r, out_w, err_w, res_w, marks_w.fileno()])
             except OSError as exc:
                 raise SandboxError(f"The sandbox server is not reachable ({exc}); it may have been killed. Restart the run; `genesis doctor` checks the sandbox.") from None
             finally:
                 for fd in (stdin_r, out_w, err_w, res_w):
                     os.close(fd)
-            return self._collect(conn, stdin_w, out_r, err_r, res_r)
+                marks_w.close()
+            outcome = self._collect(conn, stdin_w, out_r, err_r, res_r)
+            outcome.marks = _read_marks(marks_r)
+            return outcome
         finally:
             conn.close()  # a server still running the process reads this as 'kill'
+            marks_r.close()
             for fd in (out_r, err_r, res_r):
                 os.close(fd)
 
@@ -665,6 +699,8 @@ class _Exchange:
             killed = "cpu_time"
         if killed is None and code == -signal.SIGXFSZ:
             killed = "file_size"
+        if killed is None and answer.get("leftover"):
+            killed = "background_processes"
         return Outcome(
             returncode=code,
             seconds=float(answer.get("seconds", 0.0)),

@@ -10,9 +10,10 @@ reach; each connection asks for one candidate process:
 - `call`: fork, drop privileges, import a candidate module and call one of
   its functions with JSON arguments, writing the JSON return value to fd 3.
 
-The request is one JSON line sent with four file descriptors (stdin, stdout,
-stderr and the result pipe, all owned by the client, so the client measures
-and caps what comes out). The answer is one JSON line when the process tree
+The request is one JSON line sent with five file descriptors (stdin, stdout,
+stderr, the result pipe and a timing socket, all owned by the client, so the
+client measures and caps what comes out; the timing socket carries two
+one-byte marks around the function call, timestamped by the kernel). The answer is one JSON line when the process tree
 is gone: exit code or signal, the seconds between fork and exit as measured
 here, and whether this server killed it (timeout, client request).
 
@@ -40,12 +41,12 @@ MAX_REQUEST_BYTES = 1 << 20
 KILL_SWEEP_SECONDS = 5.0
 
 
-def _limit(kind, value):
+def _limit(kind, value, slack=0):
     if value is None:
         return
     value = int(value)
     try:
-        resource.setrlimit(kind, (value, value))
+        resource.setrlimit(kind, (value, value + slack))
     except (ValueError, OSError):
         soft, hard = resource.getrlimit(kind)
         if hard != resource.RLIM_INFINITY and value > hard:
@@ -58,7 +59,8 @@ def apply_limits(limits):
     if limits.get("memory_mb"):
         _limit(resource.RLIMIT_AS, limits["memory_mb"] * mb)
     if limits.get("cpu_time_s"):
-        _limit(resource.RLIMIT_CPU, max(1, int(limits["cpu_time_s"] + 0.999)))
+        # SIGXCPU at the soft limit (reported as a CPU-time kill), SIGKILL a second later.
+        _limit(resource.RLIMIT_CPU, max(1, int(limits["cpu_time_s"] + 0.999)), slack=1)
     if limits.get("max_processes"):
         _limit(resource.RLIMIT_NPROC, limits["max_processes"])
     if limits.get("max_file_size_mb"):
@@ -103,9 +105,9 @@ def call_in_child(request):
         function = getattr(module, request["function"], None)
         if not callable(function):
             raise AttributeError(f"the candidate defines no function named {request['function']!r}")
-        out.write("S\n")
-        out.flush()
+        os.write(4, b"S")  # the client timestamps these two in the kernel (SO_TIMESTAMPNS)
         value = function(*payload.get("args", []), **payload.get("kwargs", {}))
+        os.write(4, b"D")
         try:
             encoded = json.dumps({"value": to_json(value)})
         except (TypeError, ValueError) as exc:
@@ -141,7 +143,7 @@ def child(request, fds, identity):
         os.setsid()
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
-        os.closerange(4, 65536)
+        os.closerange(5, 65536)
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
@@ -157,6 +159,8 @@ def child(request, fds, identity):
         os.environ.update(request.get("env", {}))
         if request["op"] == "call":
             call_in_child(request)
+        os.close(3)
+        os.close(4)
         argv = request["argv"]
         os.execvpe(argv[0], argv, request.get("env", {}))
     except BaseException as exc:
@@ -237,7 +241,7 @@ class Server:
                 self.selector.unregister(conn)
             return
         try:
-            data, fds, _, _ = socket.recv_fds(conn, 65536, 4)
+            data, fds, _, _ = socket.recv_fds(conn, 65536, 5)
         except OSError:
             data, fds = b"", []
         buffered = self.pending.get(conn, b"") + data
@@ -253,8 +257,8 @@ class Server:
         self.pending.pop(conn, None)
         try:
             request = json.loads(buffered)
-            if len(fds) != 4:
-                raise ValueError(f"expected 4 file descriptors, got {len(fds)}")
+            if len(fds) != 5:
+                raise ValueError(f"expected 5 file descriptors, got {len(fds)}")
             self.start(conn, request, fds)
         except Exception as exc:
             for fd in fds:
@@ -295,13 +299,20 @@ class Server:
         self.kill_tree(call)
 
     def kill_tree(self, call):
-        """Kill every process of the call: all of its user id, or its process group."""
+        """Kill every process of the call (all of its user id, or its process group); how many were alive."""
         if call.uid is None:
+            try:
+                os.killpg(call.pid, 0)
+            except OSError:
+                return 0
             try:
                 os.killpg(call.pid, signal.SIGKILL)
             except OSError:
                 pass
-            return
+            return 1
+        alive = count_alive(call.uid)
+        if not alive:
+            return 0
         killer = os.fork()
         if killer == 0:
             try:
@@ -309,7 +320,7 @@ class Server:
                 end = time.monotonic() + KILL_SWEEP_SECONDS
                 while True:
                     os.kill(-1, signal.SIGKILL)
-                    if not any_alive(call.uid) or time.monotonic() > end:
+                    if not count_alive(call.uid) or time.monotonic() > end:
                         break
                     time.sleep(0.001)
             finally:
@@ -322,6 +333,7 @@ class Server:
                 break
             except InterruptedError:
                 continue
+        return alive
 
     def reap(self):
         while True:
@@ -335,10 +347,10 @@ class Server:
             if call is None:
                 continue
             seconds = time.monotonic() - call.started
-            self.kill_tree(call)  # whatever it left behind (background children) goes too
+            leftover = self.kill_tree(call)  # whatever it left behind (background children) goes too
             if call.uid is not None:
                 self.uids.discard(call.uid)
-            answer = {"seconds": seconds, "killed": call.killed}
+            answer = {"seconds": seconds, "killed": call.killed, "leftover": leftover}
             if os.WIFSIGNALED(status):
                 answer["signal"] = os.WTERMSIG(status)
                 answer["returncode"] = -os.WTERMSIG(status)
@@ -364,9 +376,10 @@ class Server:
         conn.close()
 
 
-def any_alive(uid):
-    """Whether a live (not zombie) process of `uid` remains, other than the caller."""
+def count_alive(uid):
+    """Live (not zombie) processes of `uid`, other than the caller."""
     me = os.getpid()
+    count = 0
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == me:
             continue
@@ -377,18 +390,23 @@ def any_alive(uid):
             continue
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         if int(fields.get("Uid", "0").split()[0]) == uid and not fields.get("State", "").strip().startswith(("Z", "X")):
-            return True
-    return False
+            count += 1
+    return count
 
 
 def main(argv):
     config = json.loads(argv[1])
+    import importlib.util  # noqa: F401 - what every call needs, imported before forking
+
     for name in config.get("preload", []):
         try:
             __import__(name)
         except Exception as exc:  # a missing optional module only costs speed
             print(f"genesis sandbox: could not preload {name}: {exc}", file=sys.stderr)
     os.umask(0o077)
+    import gc
+
+    gc.freeze()  # forked children then neither scan nor copy the preloaded objects
     server = Server(config["socket"], config["switch_user"])
     sys.stdout.write("ready\n")
     sys.stdout.flush()

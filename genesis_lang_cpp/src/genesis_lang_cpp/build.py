@@ -19,7 +19,7 @@ from genesis_core.errors import GenesisError
 from genesis_core.language import BuildContext, BuildResult
 
 from genesis_lang_cpp.diagnostics import Diagnostics, parse
-from genesis_lang_cpp.settings import BUILD_DIR, CppSettings
+from genesis_lang_cpp.settings import BUILD_DIR, CppSettings, make_build_dir
 from genesis_lang_cpp.vectorization import Loop, SimdCount, clang_loops, count_simd, gcc_loops
 
 SOURCE_EXTENSIONS = (".cpp", ".cc", ".cxx", ".c++")
@@ -88,7 +88,7 @@ def build(ctx: BuildContext, settings: CppSettings) -> BuildResult:
     sources = find_sources(ctx.workdir, settings)
     if not sources:
         return BuildResult(ok=False, log=f"No C++ source file ({', '.join(SOURCE_EXTENSIONS)}) in the candidate; nothing to compile.")
-    (ctx.workdir / BUILD_DIR).mkdir(exist_ok=True)
+    make_build_dir(ctx.workdir)
     started = time.monotonic()
     deadline = started + ctx.timeout_s
     state = _Build()
@@ -103,7 +103,7 @@ def build(ctx: BuildContext, settings: CppSettings) -> BuildResult:
                 argv.append(f"-fopt-info-vec-optimized-missed={report_file}")
             else:
                 argv += ["-Rpass=loop-vectorize", "-Rpass-missed=loop-vectorize", "-Rpass-analysis=loop-vectorize"]
-        result = ctx.run(argv, timeout=max(1.0, deadline - time.monotonic()), cwd=str(ctx.workdir))
+        result = ctx.run(argv, timeout_s=max(1.0, deadline - time.monotonic()), cwd=str(ctx.workdir))
         state.diags.extend(parse(result.stderr))
         if result.timed_out:
             return _failed(ctx, settings, state, started, f"Compiling {source} did not finish within {ctx.timeout_s:g} s and was stopped.")
@@ -118,7 +118,7 @@ def build(ctx: BuildContext, settings: CppSettings) -> BuildResult:
         objects.append(obj)
     program = f"{BUILD_DIR}/{settings.output}"
     link = [compiler, *code_flags(settings), *objects, "-o", program, *settings.link_flags]
-    result = ctx.run(link, timeout=max(1.0, deadline - time.monotonic()), cwd=str(ctx.workdir))
+    result = ctx.run(link, timeout_s=max(1.0, deadline - time.monotonic()), cwd=str(ctx.workdir))
     state.diags.extend(parse(result.stderr))
     if result.returncode != 0:
         return _failed(ctx, settings, state, started, f"Linking failed (status {result.returncode}).")
@@ -133,7 +133,7 @@ def _count_simd(ctx: BuildContext, settings: CppSettings, objects: list[str], st
     if objdump is None:
         state.report_notes.append(f"SIMD instructions not counted: '{settings.objdump}' is not installed (Debian: binutils).")
         return
-    result = ctx.run([objdump, "-d", "-C", "--no-show-raw-insn", *objects], timeout=max(1.0, deadline - time.monotonic()), cwd=str(ctx.workdir))
+    result = ctx.run([objdump, "-d", "-C", "--no-show-raw-insn", *objects], timeout_s=max(1.0, deadline - time.monotonic()), cwd=str(ctx.workdir))
     if result.returncode != 0:
         state.report_notes.append(f"SIMD instructions not counted: objdump failed: {result.stderr.strip()[:300]}")
         return

@@ -19,7 +19,7 @@ _CONTEXT = re.compile(
 )
 _LINKER = re.compile(r"(undefined reference to|multiple definition of|ld(?:\.\w+)?: cannot find|: error: ld returned|ld: error:)")
 _SUMMARY = re.compile(
-    r"^(\d+ errors? generated\.|\d+ warnings? generated\.|\d+ warnings? and \d+ errors? generated\.|compilation terminated\.|\d+ errors? detected in the compilation of|collect2: error: ld returned|clang(?:\+\+)?: error: linker command failed|Remark: The warnings can be suppressed)"
+    r"^(\d+ errors? generated\.|\d+ warnings? generated\.|\d+ warnings? and \d+ errors? generated\.|compilation terminated|\d+ errors? detected in the compilation of|collect2: error: ld returned|clang(?:\+\+)?: error: linker command failed|Remark: The warnings can be suppressed)"
 )
 
 

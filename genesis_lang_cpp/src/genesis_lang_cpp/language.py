@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
+from pathlib import Path
 from typing import ClassVar
 
-from genesis_core.language import BuildContext, BuildResult, Language, LanguageSettings, tool_version
+from genesis_core.language import (
+    BuildContext,
+    BuildResult,
+    Language,
+    LanguageSettings,
+    tool_version,
+)
 
 from genesis_lang_cpp import build as builder
 from genesis_lang_cpp.settings import CppSettings
@@ -26,12 +34,17 @@ class CppLanguage(Language):
     extensions = (".cpp", ".cc", ".cxx", ".hpp", ".h")
     comment = "//"
     description = "C++ with g++ or clang++: optimisation level and target CPU as settings, and a vectorisation report (compiler remarks and SIMD instruction counts) as metrics."
-    toolchain = ("g++", "clang++", "objdump")
+    toolchain = ("g++", "objdump")
     Settings: ClassVar[type[LanguageSettings]] = CppSettings
     settings: CppSettings
 
     def build(self, ctx: BuildContext) -> BuildResult:
         return builder.build(ctx, self.settings)
+
+    def sandbox_paths(self) -> list[str]:
+        """The installation folder of the configured compiler, for compilers outside the system folders."""
+        found = shutil.which(self.settings.compiler)
+        return [str(Path(found).resolve().parent.parent)] if found else []
 
     def run_command(self, artifact: str, args: Sequence[str] = ()) -> list[str]:
         return [artifact if "/" in artifact else f"./{artifact}", *args]
@@ -40,6 +53,6 @@ class CppLanguage(Language):
         return HINTS
 
     def toolchain_versions(self) -> dict[str, str | None]:
-        """The configured compiler first, then the usual ones and objdump."""
-        names = dict.fromkeys((self.settings.compiler, *self.toolchain, self.settings.objdump))
+        """The configured compiler first, then g++, clang++ and the disassembler."""
+        names = dict.fromkeys((self.settings.compiler, "g++", "clang++", self.settings.objdump))
         return {exe: tool_version(exe) for exe in names}

@@ -17,7 +17,7 @@ from genesis_core.language import BuildContext, BuildResult
 from genesis_lang_cpp.diagnostics import Diagnostics, parse
 
 from genesis_lang_cuda.resources import Kernel, is_ptxas_line, parse_ptxas
-from genesis_lang_cuda.settings import BUILD_DIR, CudaSettings
+from genesis_lang_cuda.settings import BUILD_DIR, CudaSettings, make_build_dir
 
 SOURCE_EXTENSIONS = (".cu", ".cpp", ".cc", ".cxx")
 
@@ -87,7 +87,7 @@ def build(ctx: BuildContext, settings: CudaSettings) -> BuildResult:
     sources = find_sources(ctx.workdir, settings)
     if not sources:
         return BuildResult(ok=False, log=f"No CUDA source file ({', '.join(SOURCE_EXTENSIONS)}) in the candidate; nothing to compile.")
-    (ctx.workdir / BUILD_DIR).mkdir(exist_ok=True)
+    make_build_dir(ctx.workdir)
     started = time.monotonic()
     deadline = started + ctx.timeout_s
     diags = Diagnostics()
@@ -98,7 +98,7 @@ def build(ctx: BuildContext, settings: CudaSettings) -> BuildResult:
         argv = [nvcc, *common_flags(settings), "-c", source, "-o", obj, "-objtemp"]
         if settings.resource_report and source.endswith(".cu"):
             argv += ["-Xptxas", "-v"]
-        result = ctx.run(argv, timeout=max(1.0, deadline - time.monotonic()), cwd=str(ctx.workdir))
+        result = ctx.run(argv, timeout_s=max(1.0, deadline - time.monotonic()), cwd=str(ctx.workdir))
         output = f"{result.stdout}\n{result.stderr}"
         kernels += parse_ptxas(output)
         diags.extend(parse("\n".join(line for line in output.splitlines() if not is_ptxas_line(line))))
@@ -113,7 +113,7 @@ def build(ctx: BuildContext, settings: CudaSettings) -> BuildResult:
     _demangle(ctx, kernels, deadline)
     program = f"{BUILD_DIR}/{settings.output}"
     result = ctx.run([nvcc, *common_flags(settings), *objects, "-o", program, *settings.link_flags],
-                     timeout=max(1.0, deadline - time.monotonic()), cwd=str(ctx.workdir))
+                     timeout_s=max(1.0, deadline - time.monotonic()), cwd=str(ctx.workdir))
     diags.extend(parse(f"{result.stdout}\n{result.stderr}"))
     if result.returncode != 0:
         return _result(ctx, settings, diags, kernels, started, ok=False, summary=f"Linking failed (status {result.returncode}).")
@@ -127,7 +127,7 @@ def _demangle(ctx: BuildContext, kernels: list[Kernel], deadline: float) -> None
     names = sorted({k.name for k in kernels})
     if filt is None or not names:
         return
-    result = ctx.run([filt, *names], timeout=max(1.0, deadline - time.monotonic()), cwd=str(ctx.workdir))
+    result = ctx.run([filt, *names], timeout_s=max(1.0, deadline - time.monotonic()), cwd=str(ctx.workdir))
     plain = result.stdout.splitlines()
     if result.returncode == 0 and len(plain) == len(names):
         readable = dict(zip(names, plain, strict=True))

@@ -7,6 +7,11 @@ import shutil
 import subprocess
 
 
+def gpu_devices() -> list[str]:
+    """The NVIDIA device files of this machine (/dev/nvidia0, /dev/nvidiactl, /dev/nvidia-uvm ...)."""
+    return sorted(glob.glob("/dev/nvidia*"))
+
+
 def gpu_problem() -> str | None:
     """Why CUDA programs cannot run on this machine, or None when a GPU is usable.
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
+from pathlib import Path
 from typing import ClassVar
 
-from genesis_core.language import BuildContext, BuildResult, Language, LanguageSettings, tool_version
+from genesis_core.language import (
+    BuildContext,
+    BuildResult,
+    Language,
+    LanguageSettings,
+    tool_version,
+)
 
 from genesis_lang_cuda import build as builder
-from genesis_lang_cuda.gpu import gpu_names, gpu_problem
+from genesis_lang_cuda.gpu import gpu_devices, gpu_names, gpu_problem, needs_gpu_message
 from genesis_lang_cuda.settings import CudaSettings
 
 HINTS = """\
@@ -28,7 +36,7 @@ class CudaLanguage(Language):
     extensions = (".cu", ".cuh")
     comment = "//"
     description = "CUDA with nvcc: GPU architectures as settings, each kernel's registers/shared memory/spills in the build log; runs need a GPU backend."
-    toolchain = ("nvcc", "nvidia-smi")
+    toolchain = ("nvcc",)
     needs_gpu = True
     Settings: ClassVar[type[LanguageSettings]] = CudaSettings
     settings: CudaSettings
@@ -42,9 +50,18 @@ class CudaLanguage(Language):
     def hints(self) -> str:
         return HINTS
 
-    def gpu_problem(self) -> str | None:
-        """Why a built candidate cannot run on this machine (no GPU, no driver), or None."""
-        return gpu_problem()
+    def runtime_problem(self) -> str | None:
+        """Why a built candidate cannot run here (no GPU, no driver), or None; the worker then fails the job as NEEDS_GPU."""
+        problem = gpu_problem()
+        return None if problem is None else needs_gpu_message(problem)
+
+    def sandbox_paths(self) -> list[str]:
+        """The GPU device files (bound as devices) and the CUDA toolkit nvcc belongs to."""
+        paths = gpu_devices()
+        nvcc = shutil.which(self.settings.nvcc)
+        if nvcc is not None:
+            paths.append(str(Path(nvcc).resolve().parent.parent))
+        return paths
 
     def toolchain_versions(self) -> dict[str, str | None]:
         """nvcc's release, the driver's nvidia-smi, and the GPUs this machine has (or why none is usable)."""

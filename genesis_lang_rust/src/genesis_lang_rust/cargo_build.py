@@ -21,8 +21,8 @@ from genesis_core.language import BuildContext, BuildResult
 
 from genesis_lang_rust.diagnostics import parse_cargo
 from genesis_lang_rust.rustc_build import target_cpu_flags
-from genesis_lang_rust.settings import BUILD_DIR, RustSettings
-from genesis_lang_rust.target_slots import claim_slot
+from genesis_lang_rust.settings import BUILD_DIR, RustSettings, make_build_dir
+from genesis_lang_rust.target_slots import claim_slot, share_with
 from genesis_lang_rust.toolchain import ToolchainError, resolve
 
 # Name of the directory source that replaces crates.io when `registry_dir` is set.
@@ -88,6 +88,7 @@ def _target_selection(settings: RustSettings) -> list[str]:
 def _target_dir(ctx: BuildContext, settings: RustSettings) -> Iterator[Path]:
     if settings.shared_target and ctx.shared_build_dir is not None:
         with claim_slot(Path(ctx.shared_build_dir) / "rust", settings.build_slots) as folder:
+            share_with(folder, ctx.workdir)
             yield folder
     else:
         yield ctx.workdir / "target"
@@ -137,8 +138,7 @@ def build_cargo(ctx: BuildContext, settings: RustSettings, manifest: str) -> Bui
             f"Install it (rustup, or `apt-get install cargo`) or set [language.rust] cargo to its full path."
         )
     config = cargo_config_args(settings, rustc)
-    out_dir = ctx.workdir / BUILD_DIR
-    out_dir.mkdir(exist_ok=True)
+    out_dir = make_build_dir(ctx.workdir)
     started = time.monotonic()
     with _target_dir(ctx, settings) as target:
         _touch_sources(ctx.workdir, target)
@@ -151,7 +151,7 @@ def build_cargo(ctx: BuildContext, settings: RustSettings, manifest: str) -> Bui
             *config,
             *_target_selection(settings),
         ]
-        result = ctx.run(argv, timeout=ctx.timeout_s, cwd=str(ctx.workdir))
+        result = ctx.run(argv, timeout_s=ctx.timeout_s, cwd=str(ctx.workdir))
         seconds = time.monotonic() - started
         diags, artifacts = parse_cargo(result.stdout, result.stderr)
         own = [a for a in artifacts if _is_local(a.get("package_id", ""))]

@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genesis_core.errors import GenesisError
 from pydantic import BaseModel
 
 from genesis_lang_rust.settings import BUILD_DIR
 
-# Where criterion writes, relative to the bench's working folder, when
-# neither CRITERION_HOME nor CARGO_TARGET_DIR is set (they are not, in the sandbox).
+if TYPE_CHECKING:
+    from genesis_core.evaluation import Candidate
+
+# Where the bench writes its analysis, relative to the job folder (passed as CRITERION_HOME).
 CRITERION_DIR = "target/criterion"
 
 
@@ -71,6 +73,45 @@ def bench_args(*, filter: str | None = None, warm_up_s: float = 1.0, measurement
         "--sample-size", str(max(10, sample_size)),
     ]
     return [*args, filter] if filter else args
+
+
+def run_bench(
+    candidate: Candidate,
+    bench: str,
+    *,
+    filter: str | None = None,
+    warm_up_s: float = 1.0,
+    measurement_s: float = 3.0,
+    sample_size: int = 20,
+    timeout: float | None = None,
+) -> dict[str, Estimate]:
+    """Run the criterion bench `bench` of a built candidate in the sandbox and return its estimates.
+
+    A bench that crashes or runs out of time raises the matching
+    `genesis_core.evaluation.CandidateError` (the candidate fails with that
+    reason); a bench that was not built, or that measured nothing, raises
+    `CriterionError` (the task's configuration is wrong).
+    """
+    from genesis_core.evaluation import check_process
+
+    artifact = bench_artifact(bench)
+    if not (candidate.workdir / artifact).is_file():
+        raise CriterionError(
+            f"The candidate has no built bench '{bench}' ({artifact} is missing). List it in genesis.toml as "
+            f"[language.rust] benches = [\"{bench}\"], with a [[bench]] name = \"{bench}\", harness = false entry in Cargo.toml."
+        )
+    home = candidate.workdir / CRITERION_DIR
+    args = bench_args(filter=filter, warm_up_s=warm_up_s, measurement_s=measurement_s, sample_size=sample_size)
+    result = candidate.run(args, timeout=timeout, artifact=artifact, env={"CRITERION_HOME": str(home)})
+    check_process(result, f"the bench '{bench}'")
+    estimates = read_estimates(home)
+    if not estimates:
+        wanted = f" matching '{filter}'" if filter else ""
+        raise CriterionError(
+            f"The bench '{bench}' ran but measured no benchmark{wanted}; criterion wrote no estimates under {CRITERION_DIR}. "
+            f"Check the filter and that the bench calls criterion_main!. Its output: {result.stdout[-500:]!r}"
+        )
+    return estimates
 
 
 def read_estimates(folder: Path) -> dict[str, Estimate]:

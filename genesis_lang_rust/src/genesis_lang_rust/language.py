@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import ClassVar
 
 from genesis_core.language import BuildContext, BuildResult, Language, LanguageSettings
@@ -11,6 +12,7 @@ from genesis_core.language import BuildContext, BuildResult, Language, LanguageS
 from genesis_lang_rust.cargo_build import build_cargo, find_manifest
 from genesis_lang_rust.rustc_build import build_single_file
 from genesis_lang_rust.settings import RustSettings
+from genesis_lang_rust.toolchain import ToolchainError, resolve
 
 HINTS = """\
 Rust performance, in order of usual payoff:
@@ -50,6 +52,19 @@ class RustLanguage(Language):
         if manifest is None:
             return build_single_file(ctx, self.settings)
         return build_cargo(ctx, self.settings, manifest)
+
+    def sandbox_paths(self) -> list[str]:
+        """The toolchain's sysroot (rustup keeps it under the home folder) and the crate source folder."""
+        try:
+            rustc, cargo = resolve(self.settings.rustc, self.settings.cargo)
+        except ToolchainError:
+            return []  # the build says what is missing
+        paths = {str(Path(rustc).resolve().parent.parent)}
+        if cargo:
+            paths.add(str(Path(cargo).resolve().parent.parent))
+        if self.settings.registry_dir:
+            paths.add(str(Path(self.settings.registry_dir).expanduser()))
+        return sorted(paths)
 
     def run_command(self, artifact: str, args: Sequence[str] = ()) -> list[str]:
         return [artifact if "/" in artifact else f"./{artifact}", *args]

@@ -9,7 +9,7 @@ from pathlib import Path
 from genesis_core.language import BuildContext, BuildResult
 
 from genesis_lang_rust.diagnostics import parse_rustc
-from genesis_lang_rust.settings import BUILD_DIR, RustSettings
+from genesis_lang_rust.settings import BUILD_DIR, RustSettings, make_build_dir
 from genesis_lang_rust.toolchain import resolve
 
 
@@ -26,7 +26,7 @@ def target_cpu_flags(settings: RustSettings) -> list[str]:
 def build_single_file(ctx: BuildContext, settings: RustSettings) -> BuildResult:
     rustc, _ = resolve(settings.rustc, settings.cargo)
     name = crate_name(ctx.main_file)
-    (ctx.workdir / BUILD_DIR).mkdir(exist_ok=True)
+    make_build_dir(ctx.workdir)
     artifact = f"{BUILD_DIR}/{name}"
     argv = [
         rustc,
@@ -41,7 +41,7 @@ def build_single_file(ctx: BuildContext, settings: RustSettings) -> BuildResult:
         ctx.main_file,
     ]
     started = time.monotonic()
-    result = ctx.run(argv, timeout=ctx.timeout_s, cwd=str(ctx.workdir))
+    result = ctx.run(argv, timeout_s=ctx.timeout_s, cwd=str(ctx.workdir))
     seconds = time.monotonic() - started
     diags = parse_rustc(result.stderr)
     log = diags.render(str(ctx.workdir), settings.max_errors, settings.max_warnings)

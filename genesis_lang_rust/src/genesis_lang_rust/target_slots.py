@@ -6,6 +6,11 @@ shared build folder, holds it (a file lock) while cargo runs and its
 executables are copied out, and leaves the compiled dependencies behind for
 the next candidate. Several slots let builds of one run proceed side by side
 without waiting on cargo's own lock of a single folder.
+
+When the harness runs as root, each job's processes run under their own
+user id and a per-job group that owns the job folder; a slot is handed to
+the group of the job that holds it (`share_with`), so the compiler of the
+next candidate can write where the previous one left its files.
 """
 
 from __future__ import annotations
@@ -15,6 +20,28 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def share_with(folder: Path, workdir: Path) -> None:
+    """Give the slot `folder` to the group that owns the job folder `workdir` (as root only).
+
+    Files become group-readable and -writable, folders also setgid, so what
+    the compiler creates stays in the group.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return
+    for parent in (folder.parent, folder.parent.parent):  # the slots' folder and the run's cache: traversable
+        os.chmod(parent, parent.stat().st_mode | 0o111)
+    gid = workdir.stat().st_gid
+    for path in (folder, *folder.rglob("*")):
+        if path.is_symlink():
+            os.lchown(path, 0, gid)
+            continue
+        mode = path.stat().st_mode
+        os.chown(path, 0, gid)
+        group = (mode & 0o700) >> 3
+        os.chmod(path, (mode & 0o7700) | group | (0o2000 if path.is_dir() else 0))
 
 
 @contextmanager

@@ -48,7 +48,8 @@ def query(sql: str, results_dirs: tuple[Path, ...], output: str) -> None:
               help="ClickHouse URL: http(s)://user:password@host:8123/database, or chdb:///path for an embedded store.")
 @click.option("--table", default="events", show_default=True, help="Table to load into (created if missing).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True, help="Events per insert.")
-@click.option("--follow", is_flag=True, help="Sidecar mode: keep shipping new events until the run stops.")
+@click.option("--follow", is_flag=True,
+              help="Sidecar mode: keep shipping new events of the given results folders (each one run's) until their runs stop.")
 @click.option("--interval", type=click.FloatRange(min=0.05), default=2.0, show_default=True,
               help="Seconds between reads of a growing file, with --follow.")
 def ship(results_dirs: tuple[Path, ...], url: str, table: str, batch_size: int, follow: bool, interval: float) -> None:

@@ -35,6 +35,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 KEEPALIVE_S = 15.0
+# A program stamped `finished_at` just before another may commit just after it: updates
+# look this far back (the page drops programs it already has).
+LATE_COMMIT_S = 5.0
 MAX_COMPARED = 12
 
 
@@ -73,45 +76,52 @@ def _dumps(data: Any) -> str:
 
 def run_page(catalog: RunCatalog, ref: RunRef) -> dict[str, Any] | None:
     """Everything the run page shows at first load."""
-    db = catalog.database(ref)
-    run = db.get_run(ref.run_id)
-    if run is None:
-        return None
-    return {
-        "summary": views.run_summary(db, ref, run),
-        "progress": views.progress(db, run),
-        "tree": views.tree(db, run.id),
-        "failures": views.failures(db, run.id),
-        "models": views.models(db, run),
-        "grid": views.map_elites_grid(run),
-    }
+    with catalog.reading(ref) as db:
+        run = db.get_run(ref.run_id)
+        if run is None:
+            return None
+        return {
+            "summary": views.run_summary(db, ref, run),
+            "progress": views.progress(db, run),
+            "tree": views.tree(db, run.id),
+            "failures": views.failures(db, run.id),
+            "models": views.models(db, run),
+            "grid": views.map_elites_grid(run),
+        }
 
 
 def run_update(catalog: RunCatalog, ref: RunRef, since: float | None) -> dict[str, Any] | None:
     """What changed on a live page: the programs finished at or after `since`, and everything cheap again."""
-    db = catalog.database(ref)
-    run = db.get_run(ref.run_id)
-    if run is None:
-        return None
-    return {
-        "summary": views.run_summary(db, ref, run),
-        "progress": views.progress(db, run),
-        "new_programs": views.tree(db, run.id, since=since),
-        "failures": views.failures(db, run.id),
-        "models": views.models(db, run),
-        "grid": views.map_elites_grid(run),
-    }
+    with catalog.reading(ref) as db:
+        run = db.get_run(ref.run_id)
+        if run is None:
+            return None
+        return {
+            "summary": views.run_summary(db, ref, run),
+            "progress": views.progress(db, run),
+            "new_programs": views.tree(db, run.id, since=None if since is None else since - LATE_COMMIT_S),
+            "failures": views.failures(db, run.id),
+            "models": views.models(db, run),
+            "grid": views.map_elites_grid(run),
+        }
+
+
+def program_page(catalog: RunCatalog, ref: RunRef, program_id: int) -> dict[str, Any] | None:
+    with catalog.reading(ref) as db:
+        run = db.get_run(ref.run_id)
+        return views.program(db, run, program_id) if run else None
 
 
 def runs_list(catalog: RunCatalog) -> dict[str, Any]:
     rows = []
+    comparisons = catalog.comparisons()
     for ref in catalog.refresh():
-        db = catalog.database(ref)
-        run = db.get_run(ref.run_id)
-        if run is not None:
-            rows.append(views.run_summary(db, ref, run))
+        with catalog.reading(ref) as db:
+            run = db.get_run(ref.run_id)
+            if run is not None:
+                rows.append(views.run_summary(db, ref, run))
     rows.sort(key=lambda r: r["created_at"], reverse=True)
-    return {"runs": rows, "problems": catalog.problems}
+    return {"runs": rows, "comparisons": comparisons, "problems": catalog.problems}
 
 
 def comparison(catalog: RunCatalog, keys: list[str]) -> dict[str, Any]:
@@ -121,15 +131,15 @@ def comparison(catalog: RunCatalog, keys: list[str]) -> dict[str, Any]:
         ref = catalog.get(key)
         if ref is None:
             continue
-        db = catalog.database(ref)
-        run = db.get_run(ref.run_id)
-        if run is None:
-            continue
-        points = views.progress(db, run)
-        out.append({
-            "summary": views.run_summary(db, ref, run),
-            "progress": [{"n": p["n"], "best": p["best"], "cost_usd": p["cost_usd"]} for p in points],
-        })
+        with catalog.reading(ref) as db:
+            run = db.get_run(ref.run_id)
+            if run is None:
+                continue
+            points = views.progress(db, run)
+            out.append({
+                "summary": views.run_summary(db, ref, run),
+                "progress": [{"n": p["n"], "best": p["best"], "cost_usd": p["cost_usd"]} for p in points],
+            })
     return {"runs": out}
 
 
@@ -155,9 +165,7 @@ def create_app(catalog: RunCatalog, *, poll_interval: float = 1.0) -> Starlette:
         ref = await run_in_threadpool(catalog.get, request.path_params["key"])
         if ref is None:
             return _not_found("run")
-        db = catalog.database(ref)
-        run = await run_in_threadpool(db.get_run, ref.run_id)
-        data = await run_in_threadpool(views.program, db, run, request.path_params["program_id"]) if run else None
+        data = await run_in_threadpool(program_page, catalog, ref, request.path_params["program_id"])
         return _json(data) if data else _not_found("program")
 
     async def api_compare(request: Request) -> Response:
@@ -174,16 +182,19 @@ def create_app(catalog: RunCatalog, *, poll_interval: float = 1.0) -> Starlette:
                 since = None
         except ValueError:
             since = None
-        db = catalog.database(ref)
+
+        def marker() -> tuple:
+            with catalog.reading(ref) as db:
+                return views.change_marker(db, ref.run_id)
 
         async def events():
             nonlocal since
             last = None
             quiet = 0.0
             while not await request.is_disconnected():
-                marker = await run_in_threadpool(views.change_marker, db, ref.run_id)
-                if marker != last:
-                    last = marker
+                now = await run_in_threadpool(marker)
+                if now != last:
+                    last = now
                     update = await run_in_threadpool(run_update, catalog, ref, since)
                     if update is not None:
                         finished = [n["finished_at"] for n in update["new_programs"] if n["finished_at"] is not None]

@@ -10,16 +10,21 @@ later in the same `results/`) are found on the next listing.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from genesis_core.database import Database, RunRecord
+from genesis_core.database import Database
 from genesis_core.errors import GenesisError
 from genesis_core.results import RUN_JSON, open_results
 
 # How deep below a given folder results folders are looked for.
 MAX_DEPTH = 3
+# What `genesis compare` writes beside the results folders of its runs.
+COMPARISON_JSON = "comparison.json"
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,18 @@ class RunRef:
 def run_key(database_url: str, run_id: str) -> str:
     """A short key, stable across restarts, that names a run in URLs."""
     return hashlib.blake2b(f"{database_url}\n{run_id}".encode(), digest_size=6).hexdigest()
+
+
+def find_comparisons(root: Path, depth: int = MAX_DEPTH) -> list[Path]:
+    """Folders written by `genesis compare` (holding comparison.json) at or below `root`."""
+    if (root / COMPARISON_JSON).is_file():
+        return [root]
+    if depth == 0 or not root.is_dir() or (root / RUN_JSON).is_file():
+        return []
+    found: list[Path] = []
+    for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        found.extend(find_comparisons(child, depth - 1))
+    return found
 
 
 def find_results_folders(root: Path, depth: int = MAX_DEPTH) -> list[Path]:
@@ -64,11 +81,19 @@ class RunCatalog:
         self._databases: dict[str, Database] = {}
         self._runs: dict[str, RunRef] = {}
         self._problems: dict[Path, str] = {}
-        self._folders: dict[Path, tuple[str, str | None]] = {}  # folder -> (database URL, only this run or None)
+        self._folders: dict[Path, tuple[str, str | None]] = {}
+        self._db_locks: dict[str, threading.Lock] = {}  # folder -> (database URL, only this run or None)
         self._lock = threading.Lock()
 
-    def database(self, ref: RunRef) -> Database:
-        return self._databases[ref.database_url]
+    @contextmanager
+    def reading(self, ref: RunRef) -> Iterator[Database]:
+        """The run's database, for this thread alone until the block ends.
+
+        A `Database` keeps one connection for all its calls, and the server
+        answers requests on several threads: they take turns per database.
+        """
+        with self._db_locks[ref.database_url]:
+            yield self._databases[ref.database_url]
 
     def refresh(self) -> list[RunRef]:
         """Look for results folders and runs again; returns every run, oldest first per folder."""
@@ -92,17 +117,36 @@ class RunCatalog:
                 opened.db.close()
             else:
                 self._databases[url] = opened.db
+                self._db_locks[url] = threading.Lock()
             # A database inside the folder is the folder's own: all its runs are shown. A shared
             # database (run.database_url) may hold other people's runs: only this folder's is.
             in_folder = opened.meta.get("database_url") is None and self.database_url is None
             known = self._folders[folder] = (url, None if in_folder else opened.run_id)
         url, only_run = known
-        for run in self._databases[url].list_runs():
+        with self._db_locks[url]:
+            found = self._databases[url].list_runs()
+        for run in found:
             if only_run is not None and run.id != only_run:
                 continue
             key = run_key(url, run.id)
             if key not in self._runs:
                 self._runs[key] = RunRef(key=key, run_id=run.id, folder=folder, database_url=url)
+
+    def comparisons(self) -> list[dict]:
+        """Each `genesis compare` output found: its comparison.json and the keys of its runs shown here."""
+        out = []
+        runs = self.refresh()
+        for root in self.roots:
+            for folder in find_comparisons(root):
+                try:
+                    data = json.loads((folder / COMPARISON_JSON).read_text())
+                except (OSError, ValueError):
+                    continue
+                if not isinstance(data, dict):
+                    continue
+                keys = [r.key for r in runs if r.folder.parent == folder]
+                out.append({"folder": str(folder), "comparison": data, "run_keys": keys})
+        return out
 
     @property
     def problems(self) -> dict[str, str]:
@@ -115,9 +159,6 @@ class RunCatalog:
             self.refresh()
             ref = self._runs.get(key)
         return ref
-
-    def record(self, ref: RunRef) -> RunRecord | None:
-        return self.database(ref).get_run(ref.run_id)
 
     def close(self) -> None:
         for db in self._databases.values():

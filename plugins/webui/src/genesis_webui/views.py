@@ -309,7 +309,7 @@ def map_elites_grid(run: RunRecord) -> dict[str, Any] | None:
     minimised tasks); the grid shows the task's own scores.
     """
     sign = -1.0 if run.objective == "minimize" else 1.0
-    state = (run.state or {}).get("strategy")
+    state = getattr(run, "strategy_state", None) or (run.state or {}).get("strategy")
     if not isinstance(state, dict) or not isinstance(state.get("cells"), list) or not state.get("features"):
         return None
     cells = [

@@ -76,6 +76,20 @@ async function renderRuns() {
     h("td", { class: "num" }, r.best ? num(r.best.score, 6) : "–"), h("td", { class: "num" }, usd(r.cost_usd)),
     h("td", {}, r.strategy), h("td", {}, when(r.created_at)), h("td", { class: "muted" }, r.folder)));
   const problems = Object.entries(data.problems || {});
+  const comparisons = (data.comparisons || []).map(c => {
+    const d = c.comparison;
+    const rows = (d.strategies || []).map(r => h("tr", { "data-strategy": r.strategy }, h("td", {}, r.strategy),
+      h("td", { class: "num" }, num(r.best_score_mean, 6) + (r.best_score_std ? ` ± ${num(r.best_score_std, 3)}` : "")),
+      h("td", { class: "num" }, num(d.objective === "minimize" ? r.best_score_min : r.best_score_max, 6)),
+      h("td", { class: "num" }, num(r.evaluations_to_best_mean, 4)), h("td", { class: "num" }, num(r.evaluations_mean, 4)),
+      h("td", { class: "num" }, usd(r.cost_usd_mean)), h("td", { class: "num" }, num(r.wall_seconds_mean, 3) + " s")));
+    return h("div", { class: "card comparison" },
+      h("h2", {}, `${d.task || "comparison"}: ${(d.strategies || []).map(r => r.strategy).join(" vs ")}`),
+      h("p", { class: "muted" }, `genesis compare · seeds ${(d.seeds || []).join(", ")} · ${d.budget} evaluations each · ${c.folder}`),
+      h("table", {}, h("thead", {}, h("tr", {}, ["strategy", "best (mean over seeds)", "best of all", "evaluations to best", "evaluations", "cost", "wall time"]
+        .map((t, i) => h("th", { class: i ? "num" : null }, t)))), h("tbody", {}, rows)),
+      c.run_keys.length > 1 ? h("p", {}, h("a", { href: "/compare?runs=" + c.run_keys.join(","), class: "compare-link" }, `Open its ${c.run_keys.length} runs side by side`)) : null);
+  });
   main.replaceChildren(...[
     h("h1", {}, "Runs"),
     h("div", { class: "card" },
@@ -84,6 +98,7 @@ async function renderRuns() {
           .map((t, i) => h("th", { class: i >= 4 && i <= 7 ? "num" : null }, t)))),
         h("tbody", {}, rows)) : h("p", { class: "muted" }, "No runs in these folders yet."),
       h("p", {}, compare)),
+    ...comparisons,
     problems.length ? h("div", { class: "card" }, h("h2", {}, "Folders skipped"),
       h("ul", {}, problems.map(([f, why]) => h("li", {}, h("b", {}, f), ": ", why)))) : null].filter(Boolean));
 }
@@ -96,6 +111,7 @@ function plotsFor(progress, summary) {
   const best = progress.map(p => [p.n, p.best]);
   const dots = progress.map(p => ({ x: p.n, y: p.score, valid: p.valid, color: "#3b6fd8",
                                      title: `evaluation ${p.n}: program ${p.program_id}, score ${p.score}` }));
+  document.getElementById("plot-best").setAttribute("data-evaluations", progress.length);
   linePlot(document.getElementById("plot-best"), {
     series: [{ name: "best score", points: best, step: true, color: "#3b6fd8", cls: "best" }],
     dots, xLabel: "evaluations", yLabel: summary.objective === "minimize" ? "score (lower is better)" : "score",

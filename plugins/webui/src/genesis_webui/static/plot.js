@@ -18,8 +18,9 @@ function niceTicks(lo, hi, count) {
   const mag = Math.pow(10, Math.floor(Math.log10(raw)));
   const step = [1, 2, 2.5, 5, 10].map(m => m * mag).find(s => s >= raw) || raw;
   const ticks = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(+t.toPrecision(12));
-  return { lo: Math.min(lo, ticks[0]), hi: Math.max(hi, ticks[ticks.length - 1]), ticks };
+  const first = Math.floor(lo / step + 1e-9) * step, last = Math.ceil(hi / step - 1e-9) * step;
+  for (let t = first; t <= last + step * 1e-9; t += step) ticks.push(+t.toPrecision(12));
+  return { lo: first, hi: last, ticks };
 }
 
 function fmtTick(v) {

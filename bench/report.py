@@ -1,0 +1,119 @@
+"""Rows of the benchmark table: a measure, its value, its target, and whether the target is met."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import genesis_core
+
+OPERATORS = {"<=": lambda v, t: v <= t, "<": lambda v, t: v < t, ">=": lambda v, t: v >= t}
+
+
+@dataclass
+class Target:
+    op: str  # "<=", "<" or ">="
+    value: float
+
+    def __str__(self) -> str:
+        return f"{self.op} {_number(self.value)}"
+
+
+@dataclass
+class Row:
+    """One line of the table. `value` is None only when the measure could not be taken (`note` says why)."""
+
+    key: str
+    measure: str
+    value: float | None
+    unit: str
+    target: Target | None = None
+    note: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def met(self) -> bool | None:
+        if self.target is None or self.value is None:
+            return None
+        return OPERATORS[self.target.op](self.value, self.target.value)
+
+    @property
+    def status(self) -> str:
+        if self.value is None:
+            return f"not measured: {self.note}"
+        if self.target is None:
+            return "-"
+        if self.met:
+            return "met"
+        gap = abs(self.value - self.target.value)
+        ratio = self.value / self.target.value if self.target.value else float("inf")
+        return f"MISSED by {_number(gap)} {self.unit} ({ratio:.2f}x the target)".replace("  ", " ")
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["target"] = {"op": self.target.op, "value": self.target.value} if self.target else None
+        out["met"] = self.met
+        out["status"] = self.status
+        return out
+
+
+def _number(value: float) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def table(rows: list[Row]) -> str:
+    """The rows as a fixed-width text table (also valid Markdown)."""
+    header = ("measure", "value", "target", "status")
+    lines = [
+        (r.measure, "-" if r.value is None else f"{_number(r.value)} {r.unit}".strip(), str(r.target) if r.target else "-", r.status)
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
+    fmt = "| " + " | ".join(f"{{:<{w}}}" for w in widths) + " |"
+    out = [fmt.format(*header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [fmt.format(*line) for line in lines]
+    return "\n".join(out)
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "genesis_core": genesis_core.__version__,
+    }
+
+
+def write_results(path: Path, rows: list[Row], *, mode: str, seconds: float) -> None:
+    data = {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "mode": mode,
+        "seconds": round(seconds, 1),
+        "machine": machine(),
+        "rows": [r.as_json() for r in rows],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")

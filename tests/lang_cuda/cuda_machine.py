@@ -1,0 +1,24 @@
+"""What this machine offers for CUDA tests: nvcc, and a GPU (or not); each check skips with the reason."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from genesis_lang_cuda.gpu import gpu_problem
+
+
+def require_nvcc() -> None:
+    if shutil.which("nvcc") is None:
+        pytest.skip("nvcc is not installed here (the CUDA toolkit puts it in /usr/local/cuda/bin)")
+
+
+def require_gpu() -> None:
+    problem = gpu_problem()
+    if problem is not None:
+        pytest.skip(f"running CUDA code needs an NVIDIA GPU: {problem}")
+
+
+def require_no_gpu() -> None:
+    if gpu_problem() is None:
+        pytest.skip("this machine has a GPU; the no-GPU path is checked on machines without one")
