@@ -22,7 +22,7 @@ from pathlib import Path
 
 from genesis_core.backends.local import LocalBackend
 from genesis_core.errors import GenesisError
-from genesis_core.job import Job
+from genesis_core.job import Job, JobResult
 from genesis_core.sandbox import protections
 
 from bench.report import Row, Target
@@ -37,49 +37,55 @@ def _job(task_dir: Path, n: int) -> Job:
                main_file="initial.py", task_dir=str(task_dir), evaluator="evaluate.py", sandbox=True)
 
 
-async def _timed_jobs(backend: LocalBackend, task_dir: Path, count: int, *, include_start: bool) -> list[float]:
-    seconds = []
+async def _timed_jobs(backend: LocalBackend, task_dir: Path, count: int, *, include_start: bool) -> list[tuple[float, JobResult]]:
+    """(seconds around the backend's run, the result) of `count` jobs one after the other."""
+    out = []
     for n in range(count):
         began = time.perf_counter()
         if n == 0 and include_start:
             await backend.start()
         result = await backend.run(_job(task_dir, n))
-        seconds.append(time.perf_counter() - began)
+        out.append((time.perf_counter() - began, result))
         if not result.ok:
             raise GenesisError(f"The benchmark's trivial evaluation failed ({result.failure}): {result.error}")
-    return seconds
+    return out
 
 
-async def _measure(task_dir: Path, work: Path, count: int) -> tuple[list[float], list[float]]:
+async def _measure(task_dir: Path, work: Path, count: int) -> tuple[list[tuple[float, JobResult]], list[tuple[float, JobResult]]]:
     warm = LocalBackend({"max_jobs": 1}, run_dir=work)
     try:
-        warm_times = await _timed_jobs(warm, task_dir, count + 1, include_start=True)
+        warm_jobs = await _timed_jobs(warm, task_dir, count + 1, include_start=True)
     finally:
         await warm.close()
     cold = LocalBackend({"max_jobs": 1, "warm": False}, run_dir=work)
     try:
         await cold.start()
-        fresh_times = await _timed_jobs(cold, task_dir, max(3, count // 4), include_start=False)
+        fresh_jobs = await _timed_jobs(cold, task_dir, max(3, count // 4), include_start=False)
     finally:
         await cold.close()
-    return warm_times, fresh_times
+    return warm_jobs, fresh_jobs
 
 
 def run(workdir: Path, count: int) -> list[Row]:
     task_dir = workdir / "task"
     task_dir.mkdir(parents=True)
     (task_dir / "evaluate.py").write_text(EVALUATOR)
-    warm_times, fresh_times = asyncio.run(_measure(task_dir, workdir, count))
-    cold_ms = warm_times[0] * 1000
-    steady = [t * 1000 for t in warm_times[1:]]
+    warm_jobs, fresh_jobs = asyncio.run(_measure(task_dir, workdir, count))
+    cold_ms = warm_jobs[0][0] * 1000
+    steady = [seconds * 1000 for seconds, _ in warm_jobs[1:]]
+    inside = [result for _, result in warm_jobs[1:]]
     active = sorted(p.name for p in protections() if p.active)
     inactive = sorted(p.name for p in protections() if not p.active)
     details = {"evaluations": len(steady), "warm_p99_ms": round(percentile(steady, 99), 3),
+               # what the worker reports of each warm job: its build (a compile), the evaluator, the whole job
+               "worker_build_median_ms": round(median([r.build_seconds * 1000 for r in inside]), 3),
+               "worker_evaluator_median_ms": round(median([r.eval_seconds * 1000 for r in inside]), 3),
+               "worker_total_median_ms": round(median([r.total_seconds * 1000 for r in inside]), 3),
                "protections_active": active, "protections_missing": inactive}
     return [
         Row("evaluation.warm_ms", "trivial sandboxed Python evaluation, warm (median)", median(steady), "ms",
             Target("<=", WARM_TARGET_MS), details=details),
         Row("evaluation.cold_ms", "trivial sandboxed Python evaluation, cold (first job, backend start included)", cold_ms, "ms"),
         Row("evaluation.fresh_ms", "  fresh interpreter per job ([backend.local] warm = false), median",
-            median([t * 1000 for t in fresh_times]), "ms"),
+            median([seconds * 1000 for seconds, _ in fresh_jobs]), "ms"),
     ]

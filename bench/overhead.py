@@ -14,7 +14,7 @@ from pathlib import Path
 
 from genesis_core.testing.mock_llm import MockLLMServer
 
-from bench.child import run_engine_child
+from bench.child import run_engine_child, run_llm_floor
 from bench.report import Row, Target
 from bench.seed import seed_database
 from bench.stats import gaps, median, percentile
@@ -42,7 +42,9 @@ def run(workdir: Path, populations: list[int], candidates: int, warmup: int, pro
             spec = {"task_dir": str(task), "results_dir": str(results), "backend": "instant", "overrides": overrides}
             if profile_dir is not None:
                 spec["profile"] = str(profile_dir / f"overhead-{population}.prof")
+            server.reset()
             measured = run_engine_child(spec, results)
+            served = [(r.finished - r.started) * 1000 for r in server.requests if r.path.endswith("/chat/completions")]
             per_candidate = [g * 1000 for g in gaps(measured["settled"])][warmup:]
             llm = [s * 1000 for s in measured["llm_latency_s"]][warmup:]
             cpu = [g * 1000 for g in gaps(measured["settled_cpu"])][warmup:]
@@ -54,6 +56,7 @@ def run(workdir: Path, populations: list[int], candidates: int, warmup: int, pro
                 "candidates_measured": len(per_candidate),
                 "outcomes": measured["outcomes"],
                 "llm_round_trip_median_ms": round(median(llm), 3) if llm else None,
+                "mock_server_answer_median_ms": round(median(served), 3) if served else None,
                 "engine_without_llm_median_ms": round(mid - median(llm), 3) if llm else None,
                 "resume_seconds": round(measured["startup_s"], 3),
                 "seed_seconds": round(seed_seconds, 1),
@@ -70,6 +73,12 @@ def run(workdir: Path, populations: list[int], candidates: int, warmup: int, pro
             rows.append(Row(f"overhead.resume_s.{population}", f"engine start (resume) with {label}", measured["startup_s"], "s"))
             if peak is None or population >= peak[0]:
                 peak = (population, measured["peak_rss_mb"])
+        floor = run_llm_floor(server.openai_base_url, max(50, candidates))
+    sdk, bare = floor["genesis_llm_client"], floor["bare_http"]
+    rows.append(Row("llm.client_cpu_ms", "LLM call to the instant mock, CPU of the caller: Genesis LLM client (OpenAI SDK)",
+                    sdk["cpu_ms"], "ms", details={"wall_ms": round(sdk["wall_ms"], 3)}))
+    rows.append(Row("llm.floor_cpu_ms", "  the same request as bare HTTP/1.1 on asyncio (the floor)", bare["cpu_ms"], "ms",
+                    details={"wall_ms": round(bare["wall_ms"], 3)}))
     smallest, largest = min(populations), max(populations)
     rows.append(Row("overhead.growth", f"engine overhead growth, median at {largest:,} / at {smallest:,}",
                     medians[largest] / medians[smallest], "x", Target("<=", GROWTH_TARGET)))

@@ -18,7 +18,7 @@ def place_centers():
     margin_x = 0.14
     margin_y = 0.14
     ys = np.linspace(margin_y, 1.0 - margin_y, len(ROWS))
-    return np.array([(x, y) for y, count in zip(ys, ROWS) for x in np.linspace(margin_x, 1.0 - margin_x, count)])
+    return np.array([(x, y) for y, count in zip(ys, ROWS, strict=True) for x in np.linspace(margin_x, 1.0 - margin_x, count)])
 # EVOLVE-BLOCK-END
 
 

@@ -39,6 +39,8 @@ DBD_CONF="$ETC/slurmdbd.conf"
 MARKER="# written by genesis scripts/services/slurm.sh"
 CLUSTER=genesis
 NODE=localhost
+# One accounting database per state folder, so two folders never mix their jobs.
+ACCT_DB="genesis_slurm_$(printf %s "$STATE_DIR" | cksum | cut -d' ' -f1)"
 export SLURM_CONF="$CONF"
 
 say() { echo "slurm.sh: $*" >&2; }
@@ -156,7 +158,7 @@ StorageType=accounting_storage/mysql
 StorageHost=localhost
 StorageUser=genesis_slurm
 StoragePass=$(cat "$password_file")
-StorageLoc=genesis_slurm_acct_db
+StorageLoc=$ACCT_DB
 EOF
   )
   chmod 600 "$DBD_CONF"
@@ -203,10 +205,15 @@ start_mariadb() {
   fi
   local password
   password=$(cat "$ETC/dbpass")
+  if [[ ! -e "$SPOOL/slurmctld/job_state" ]]; then
+    # A new cluster starts numbering jobs at 1 again: old accounting records
+    # with the same ids would confuse sacct, so its database starts afresh too.
+    mysql -u root -e "DROP DATABASE IF EXISTS $ACCT_DB"
+  fi
   mysql -u root <<EOF
 CREATE USER IF NOT EXISTS 'genesis_slurm'@'localhost' IDENTIFIED BY '$password';
 ALTER USER 'genesis_slurm'@'localhost' IDENTIFIED BY '$password';
-GRANT ALL ON genesis_slurm_acct_db.* TO 'genesis_slurm'@'localhost';
+GRANT ALL ON $ACCT_DB.* TO 'genesis_slurm'@'localhost';
 FLUSH PRIVILEGES;
 EOF
 }

@@ -100,6 +100,21 @@ def test_array_mode_sends_candidates_together_as_one_job_array(slurm_cluster, tm
     assert sorted(tasks) == sorted(ids)
 
 
+def test_cancelling_one_task_of_an_array_leaves_the_others(slurm_cluster, tmp_path, task):
+    async def body(backend):
+        handles = [await backend.submit(make_job(task, f"t{k}", f"time.sleep(3); return n + {k}")) for k in range(3)]
+        job_id = await slurm_id_when_running(backend, handles[1], slurm_cluster)
+        await backend.cancel(handles[1])
+        return job_id, [await backend.wait(h) for h in handles]
+
+    job_id, (first, cancelled, third) = with_backend(tmp_path, {"array": True, "array_window_s": 1.0}, body)
+    assert "_" in job_id
+    assert cancelled.failure is FailureReason.CANCELLED
+    assert (first.score, third.score) == (21.0, 23.0), (first.error, third.error)
+    assert slurm_cluster.final_state(job_id).startswith("CANCELLED")
+    assert slurm_cluster.final_state(job_id_of(first)) == "COMPLETED"
+
+
 def test_scancel_of_a_running_job_is_a_cancelled_candidate(slurm_cluster, tmp_path, task):
     async def body(backend):
         handle = await backend.submit(make_job(task, "sleepy", "time.sleep(100); return n", wall_time_s=150))

@@ -16,12 +16,3 @@ class TestSlurmBackendConformance(BackendPluginTests):
     def backend_factory(self, tmp_path, slurm_cluster):
         return lambda: SlurmBackend({"folder": str(tmp_path / "slurm")}, run_dir=tmp_path)
 
-
-class TestSlurmBackendConformanceInArrays(BackendPluginTests):
-    """The same suite with candidates grouped into job arrays."""
-
-    backend_class = SlurmBackend
-
-    @pytest.fixture
-    def backend_factory(self, tmp_path, slurm_cluster):
-        return lambda: SlurmBackend({"folder": str(tmp_path / "slurm"), "array": True, "array_window_s": 0.3}, run_dir=tmp_path)

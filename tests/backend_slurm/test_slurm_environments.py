@@ -136,3 +136,20 @@ def test_launcher_runs_on_the_node_with_its_own_uid(tmp_path: Path):
     argv = launch.argv()
     assert argv[argv.index("--user") + 1] == f"{os.getuid()}:{os.getgid()}"
     assert argv[argv.index("--name") + 1].startswith("genesis-")
+
+
+def test_sbatch_options_come_from_the_settings(tmp_path: Path):
+    """The batch script submitit writes for a job, from [backend.slurm]."""
+    from genesis_backend_slurm.backend import SlurmBackend
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    backend = SlurmBackend({
+        "partition": "gpu", "mem_mb": 4096, "cpus_per_task": 4, "gpus_per_node": 1, "account": "proj42",
+        "qos": "high", "sbatch_options": {"constraint": "avx2", "exclusive": True}, "setup": ["module load gcc/13"],
+    })
+    script = _make_sbatch_string(command="python -m submitit.core._submit x", folder=tmp_path, **backend._sbatch_parameters(time_min=7))
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --mem=4096M", "#SBATCH --cpus-per-task=4", "#SBATCH --gpus-per-node=1",
+                 "#SBATCH --account=proj42", "#SBATCH --qos=high", "#SBATCH --constraint=avx2", "#SBATCH --exclusive",
+                 "#SBATCH --time=7", "#SBATCH --no-requeue", "#SBATCH --job-name=genesis", "#SBATCH --signal=USR2@30"):
+        assert line in script.splitlines(), line
+    assert "module load gcc/13" in script

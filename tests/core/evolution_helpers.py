@@ -45,11 +45,11 @@ JITTER_S = float({jitter!r})
 def evaluate(candidate: Candidate) -> EvaluationResult:
     if JITTER_S:
         time.sleep(random.SystemRandom().random() * JITTER_S)  # timings that differ from run to run
-    x = float(candidate.call("solve", timeout=20))
     code = open(candidate.artifact_path).read()
     digest = hashlib.sha256("\\n".join(l.rstrip() for l in code.splitlines() if l.strip()).encode()).hexdigest()
-    with open(LOG, "a") as handle:
+    with open(LOG, "a") as handle:  # every evaluation that starts, before the candidate runs (it may crash)
         handle.write(digest + "\\n")
+    x = float(candidate.call("solve", timeout=20))
     return EvaluationResult(score=-(x - 7.0) ** 2, metrics={{"x": x}}, feedback=f"solve() returned {{x}}")
 '''
 

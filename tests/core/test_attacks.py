@@ -18,7 +18,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from genesis_core.backends.local import LocalBackend
 from genesis_core.job import FailureReason, Job, JobResult, Limits
 from genesis_core.sandbox import bwrap_problem, can_switch_users

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-
-from genesis_core.database import SCHEMA_VERSION, Database, IncompatibleDatabase, meta_table
+from genesis_core.database import (
+    SCHEMA_VERSION,
+    Database,
+    IncompatibleDatabase,
+    meta_table,
+    prompt_text,
+)
 
 
 def make_run(db: Database, run_id: str, objective: str = "maximize") -> None:
@@ -87,7 +92,7 @@ def test_runs_sharing_a_database_do_not_see_each_other(database_url):
             add_done(db, "a", seq, score=float(seq))
         for seq in range(3):
             add_done(db, "b", seq, score=10.0 + seq)
-        db.add_llm_call("a", program_id=None, purpose="proposal", model="m", request_seed=1, prompt=[], prompt_hash="h",
+        db.add_llm_call("a", program_id=None, purpose="proposal", model="m", request_seed=1, prompt="[]", prompt_hash="h",
                         response="x", cost_usd=0.25)
         assert [s.seq for s in db.iter_summaries("a")] == [0, 1, 2, 3]
         assert [s.seq for s in db.iter_summaries("b")] == [0, 1, 2]
@@ -144,7 +149,7 @@ def test_llm_calls_keep_their_order_and_content(database_url):
         make_run(db, "r")
         for i in range(5):
             db.add_llm_call("r", program_id=None, purpose="proposal", model="openai:m", request_seed=i,
-                            prompt=[{"role": "user", "content": f"q{i}"}], prompt_hash=f"h{i}", response=f"a{i}",
+                            prompt=prompt_text([{"role": "user", "content": f"q{i}"}]), prompt_hash=f"h{i}", response=f"a{i}",
                             reasoning="thought" if i == 2 else "", tokens_in=10, tokens_out=5, cost_usd=0.01)
         calls = list(db.iter_llm_calls("r", batch=2))
         assert [c.response for c in calls] == ["a0", "a1", "a2", "a3", "a4"]

@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-
 from evolution_helpers import (
     META_ANSWER,
     assert_consistent,
@@ -24,7 +22,7 @@ from evolution_helpers import (
     write_task,
 )
 from genesis_core.config import load_config
-from genesis_core.database import Database, llm_calls
+from genesis_core.database import Database
 from genesis_core.events import read_events
 from genesis_core.llm_client import LLMClient
 from genesis_core.plugins import get_host
@@ -123,8 +121,8 @@ def test_meta_recommendations_reach_later_prompts(tmp_path):
     task = write_task(tmp_path / "task", toml="[run]\nmax_evaluations = 14\n[prompts]\nmeta_every = 3\n")
     with MockLLMServer(responder=scripted_answer) as server:
         run_engine(task, tmp_path / "r", [*mock_model_settings(server), "run.max_proposals_in_flight=2", "novelty.enabled=false"])
-    with open_db(tmp_path / "r") as db, db.connection() as conn:
-        rows = conn.execute(sa.select(llm_calls.c.purpose, llm_calls.c.prompt).order_by(llm_calls.c.id)).all()
+    with open_db(tmp_path / "r") as db:
+        rows = [(c.purpose, c.prompt) for c in db.iter_llm_calls("task")]
         run = db.get_run("task")
     purposes = [p for p, _ in rows]
     assert purposes.count("meta") >= 2
@@ -228,24 +226,37 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
 
 def test_resume_restores_costs_bandit_and_meta(tmp_path, monkeypatch):
     prices = "".join(f'[llm.prices."mock:{m}"]\ninput_per_mtok = {p}\noutput_per_mtok = {p}\n' for m, p in (("m", 1.0), ("n", 2.0)))
-    task = write_task(tmp_path / "task", toml="[run]\nmax_evaluations = 8\n[prompts]\nmeta_every = 3\n" + prices)
+    task = write_task(tmp_path / "task", toml="[run]\nmax_evaluations = 10\n[prompts]\nmeta_every = 3\n" + prices)
     monkeypatch.setenv("MOCK_KEY", "sk-mock-test-key-000000")
-    with MockLLMServer(responder=lambda body: Reply(scripted_answer(body), tokens_in=100, tokens_out=100)) as server:
+    advice = iter(range(1, 100))
+
+    def answer(body):
+        text = scripted_answer(body)
+        if text == META_ANSWER:
+            text = f"- advice number {next(advice)}"
+        return Reply(text, tokens_in=100, tokens_out=100)
+
+    with MockLLMServer(responder=answer) as server:
         overrides = [*mock_model_settings(server, key_env="MOCK_KEY"), 'llm.models={"mock:m" = 1, "mock:n" = 1}',
-                     "llm.selection=\"ucb1\"", "novelty.enabled=false"]
+                     "llm.selection=\"ucb1\"", "novelty.enabled=false", "run.max_proposals_in_flight=1"]
         run_engine(task, tmp_path / "r", overrides)
         with open_db(tmp_path / "r") as db:
             spent = db.totals("task").cost_usd
-            meta_text = db.get_run("task").state["meta"]["text"]
-        config = load_config(task, [*overrides, "run.max_evaluations=8"])
+            meta = db.get_run("task").state["meta"]
+        config = load_config(task, overrides)
         client = LLMClient(config, get_host(), seed=0)
         seen = {}
-        run_engine(task, tmp_path / "r", [*overrides, "run.max_evaluations=8"], llm=client,
+        run_engine(task, tmp_path / "r", overrides, llm=client,
                    listeners=[lambda e: seen.setdefault("resumed", e) if e["kind"] == "run_resumed" else None])
-    assert seen["resumed"]["cost_usd"] == pytest.approx(spent)
-    assert client.spent_usd == pytest.approx(spent)
-    arms = client.selector.arms
+    assert meta["text"].startswith("- advice number") and meta["at"] >= 3
+    resumed = seen["resumed"]
+    assert resumed["meta_recommendation"] == meta["text"] and resumed["meta_at_evaluations"] == meta["at"]
+    assert resumed["evaluations"] == 10
+    assert resumed["cost_usd"] == pytest.approx(spent) and client.spent_usd == pytest.approx(spent)
     with open_db(tmp_path / "r") as db:
         children = [r for r in db.iter_programs("task") if r.model]
+    arms = client.selector.arms
     assert sum(a.pulls for a in arms.values()) == len(children)  # every finished proposal taught the bandit again
-    assert meta_text == META_ANSWER
+    for model in ("mock:m", "mock:n"):
+        mine = [r for r in children if r.model == model]
+        assert arms[model].pulls == len(mine)

@@ -9,8 +9,6 @@ import time
 
 import numpy as np
 import pytest
-from pydantic import ValidationError
-
 from genesis_core.errors import TaskError
 from genesis_core.evaluation import (
     Candidate,
@@ -26,6 +24,7 @@ from genesis_core.evaluation import (
 from genesis_core.job import FailureReason, Limits
 from genesis_core.languages.python import PythonLanguage
 from genesis_core.sandbox import Sandbox
+from pydantic import ValidationError
 
 SOURCE = '''
 import os, sys, time

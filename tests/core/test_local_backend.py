@@ -61,3 +61,42 @@ def test_job_folders_are_removed_and_kept_on_request(tmp_path: Path):
     assert not Path(removed).exists()
     kept = asyncio.run(once({"jobs_dir": str(jobs_dir), "keep_job_dirs": True}))
     assert (Path(kept) / "main.py").read_text() == "x = 1\n"
+
+
+def test_the_backend_goes_on_when_the_sandbox_server_dies(tmp_path: Path):
+    task = tmp_path / "task"
+    task.mkdir()
+    (task / "evaluate.py").write_text("def evaluate(candidate):\n    return {'score': float(candidate.call('answer'))}\n")
+    job = Job(id="again", language="python", files={"main.py": "def answer():\n    return 5\n"}, main_file="main.py", task_dir=str(task), limits=Limits(wall_time_s=30))
+
+    def sandbox_servers(server_pid: int) -> list[int]:
+        found = []
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    stat = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+                    cmd = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")[0]
+                except OSError:
+                    continue
+                if int(stat[1]) == server_pid and not cmd.endswith(b"python"):
+                    found.append(int(name))
+        return found
+
+    async def scenario() -> list:
+        backend = LocalBackend({"max_jobs": 1})
+        await backend.start()
+        try:
+            first = await backend.run(job)
+            killed = sandbox_servers(backend.server_pid)
+            for pid in killed:
+                os.kill(pid, 9)
+            await asyncio.sleep(0.2)
+            second = await backend.run(job)
+            return [first, killed, second]
+        finally:
+            await backend.close()
+
+    first, killed, second = asyncio.run(scenario())
+    assert first.ok and first.score == 5.0
+    assert killed, "found no sandbox server to kill"
+    assert second.ok and second.score == 5.0, second.error

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from genesis_core.job import Limits
 from genesis_core.sandbox import (
     Sandbox,
@@ -213,3 +212,23 @@ def test_run_from_a_forked_process(sandbox, workdir):
     os.waitpid(pid, 0)
     assert os.read(read_fd, 100) == b"from-fork\n"
     os.close(read_fd)
+
+
+@pytest.mark.skipif(not can_switch_users(), reason="needs the harness to run as root")
+def test_the_fallback_without_bubblewrap_still_isolates_network_users_and_time(tmp_path):
+    from genesis_core.sandbox import unshare_net_problem
+
+    with Sandbox(tmp_path / "root", SandboxSpec(bubblewrap=False)) as box:
+        mine, other = box.new_workdir(), box.new_workdir()
+        (other / "private.txt").write_text("other job")
+        box.adopt_workdir(other)
+        net = box.run(["sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1"], cwd=mine, limits=LIMITS)
+        peek = box.run(["sh", "-c", f"cat {other}/private.txt; id -u"], cwd=mine, limits=LIMITS)
+        slow = box.run(["sh", "-c", "sleep 300 & sleep 300"], cwd=mine, limits=LIMITS, timeout=0.5)
+        daemon = box.run(["sh", "-c", "setsid sleep 4343 >/dev/null 2>&1 &"], cwd=mine, limits=LIMITS)
+    if unshare_net_problem() is None:
+        assert net.stdout.split() in ([], ["lo"])
+    assert "other job" not in peek.stdout and "Permission denied" in peek.stderr
+    assert int(peek.stdout.split()[-1]) >= 1 << 30
+    assert slow.timed_out
+    assert daemon.killed_reason == "background_processes"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
-
 from genesis_core.job import FailureReason, Job, JobResult, Limits
 from genesis_core.worker import run_job
 
@@ -149,3 +151,23 @@ def test_the_command_line_refuses_a_bad_job_file(tmp_path):
     done = subprocess.run([sys.executable, "-m", "genesis_core.worker", str(bad)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "cannot read the job" in done.stderr
+
+
+def test_the_command_line_cleans_up_when_terminated(tmp_path):
+    task = tmp_path / "task"
+    task.mkdir()
+    (task / "evaluate.py").write_text("def evaluate(c):\n    return {'score': float(c.call('answer'))}\n")
+    job = Job(id="slow", language="python", files={"main.py": "import time\ndef answer():\n    time.sleep(600)\n"}, main_file="main.py", task_dir=str(task), limits=Limits(wall_time_s=300))
+    (tmp_path / "job.json").write_text(job.model_dump_json())
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    worker = subprocess.Popen([sys.executable, "-m", "genesis_core.worker", str(tmp_path / "job.json")], env={**os.environ, "TMPDIR": str(scratch)}, stdout=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith("genesis-job-") and (p / "main.py").exists() for p in scratch.iterdir()):
+        assert time.monotonic() < deadline, "the worker never created its job folder"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(timeout=60)
+    worker.stdout.close()
+    assert list(scratch.iterdir()) == []

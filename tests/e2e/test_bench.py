@@ -59,7 +59,7 @@ def test_engine_evaluation_and_pipeline_rows(tmp_path):
         for measure in ("median_ms", "p99_ms", "cpu_ms", "llm_ms", "resume_s")
     ]
     expected += [
-        "overhead.growth", "memory.peak_mb",
+        "llm.client_cpu_ms", "llm.floor_cpu_ms", "overhead.growth", "memory.peak_mb",
         "evaluation.warm_ms", "evaluation.cold_ms", "evaluation.fresh_ms",
         "pipeline.utilisation", "pipeline.achieved_per_s", "pipeline.ideal_per_s",
     ]

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from genesis_core.config import load_config
 from genesis_core.job import FailureReason, Job
 from genesis_core.worker import run_job

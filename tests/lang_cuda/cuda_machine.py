@@ -7,6 +7,10 @@ import shutil
 import pytest
 from genesis_lang_cuda.gpu import gpu_problem
 
+# The CUDA runtime reserves a virtual address space as large as host and GPU memory together:
+# a CUDA program needs the address-space limit (limits.memory_mb) far above its real use.
+CUDA_ADDRESS_SPACE_MB = 16_000_000
+
 
 def require_nvcc() -> None:
     if shutil.which("nvcc") is None:

@@ -6,7 +6,7 @@ import textwrap
 import uuid
 
 import pytest
-from cuda_machine import require_gpu, require_nvcc
+from cuda_machine import CUDA_ADDRESS_SPACE_MB, require_gpu, require_nvcc
 from genesis_core.job import FailureReason, Job, Limits
 from genesis_lang_cuda.build import arch_flags
 from genesis_lang_cuda.resources import parse_ptxas
@@ -60,7 +60,7 @@ def run_job(tmp_path, files, settings=None):
     job = Job(
         id=f"cuda-{uuid.uuid4().hex[:6]}", language="cuda", language_settings=settings or {},
         files={k: textwrap.dedent(v).lstrip() for k, v in files.items()}, main_file="main.cu",
-        task_dir=str(task), limits=Limits(wall_time_s=180, memory_mb=8192),
+        task_dir=str(task), limits=Limits(wall_time_s=180, memory_mb=CUDA_ADDRESS_SPACE_MB),
     )
     return worker_run(job)
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from cuda_machine import require_gpu, require_no_gpu
-from genesis_core.job import FailureReason
+from cuda_machine import CUDA_ADDRESS_SPACE_MB, require_gpu, require_no_gpu
+from genesis_core.job import FailureReason, Limits
 from genesis_core.testing.languages import LanguagePluginTests
 
 from genesis_lang_cuda import CudaLanguage
@@ -11,6 +11,7 @@ from genesis_lang_cuda import CudaLanguage
 
 class TestCuda(LanguagePluginTests):
     language_class = CudaLanguage
+    limits = Limits(wall_time_s=120, memory_mb=CUDA_ADDRESS_SPACE_MB)
     main_file = "main.cu"
     hello_files = {
         "main.cu": """
@@ -48,6 +49,6 @@ class TestCuda(LanguagePluginTests):
         require_no_gpu()
         result = self.run_through_worker(self.hello_files, tmp_path)
         assert result.failure == FailureReason.NEEDS_GPU, f"{result.failure}: {result.error}"
-        assert "needs a GPU" in result.error and "GPU backend" in result.error or "backend with NVIDIA GPUs" in result.error
+        assert "running it needs a GPU" in result.error and "backend with NVIDIA GPUs" in result.error
         assert "the build itself succeeded" in result.error
         assert result.build_seconds > 0

@@ -130,7 +130,12 @@ class E2BBackend(Backend):
             await asyncio.shield(self.pool.release(pooled, outcome.healthy))
 
     async def _evaluate(self, pooled: PooledSandbox, handle: str, job: Job, needed_s: float, cancelled: _Outcome) -> _Outcome:
-        from e2b.exceptions import SandboxException, SandboxNotRunningException, TimeoutException
+        from e2b.exceptions import (
+            SandboxException,
+            SandboxNotRunningException,
+            SandboxUnreachableException,
+            TimeoutException,
+        )
         from e2b.sandbox.commands.command_handle import CommandExitException
 
         sandbox = pooled.sandbox
@@ -160,19 +165,24 @@ class E2BBackend(Backend):
         except SandboxNotRunningException as exc:
             return _Outcome(self._sandbox_gone(pooled, job, exc), healthy=False)
         except TimeoutException as exc:
+            if isinstance(exc, SandboxUnreachableException):  # not a time-out: the sandbox cannot be reached
+                return await self._unreachable(pooled, job, exc)
             return _Outcome(JobResult.failed(
                 job.id, FailureReason.TIMEOUT,
                 f"The job ran past {needed_s:.0f} s in sandbox {pooled.id} (its wall time plus [backend.e2b] command_margin_s): {exc}",
                 artifacts=self._artifacts(pooled),
             ), healthy=False)
         except (SandboxException, OSError) as exc:
-            alive = await self._alive(pooled)
-            if not alive:
-                return _Outcome(self._sandbox_gone(pooled, job, exc), healthy=False)
-            return _Outcome(JobResult.failed(
-                job.id, FailureReason.BACKEND_ERROR, f"Talking to sandbox {pooled.id} failed: {type(exc).__name__}: {exc}",
-                artifacts=self._artifacts(pooled),
-            ), healthy=False)
+            return await self._unreachable(pooled, job, exc)
+
+    async def _unreachable(self, pooled: PooledSandbox, job: Job, exc: Exception) -> _Outcome:
+        """A request failed: LOST when the sandbox is gone, else BACKEND_ERROR; either way it is replaced."""
+        if not await self._alive(pooled):
+            return _Outcome(self._sandbox_gone(pooled, job, exc), healthy=False)
+        return _Outcome(JobResult.failed(
+            job.id, FailureReason.BACKEND_ERROR, f"Talking to sandbox {pooled.id} failed: {type(exc).__name__}: {exc}",
+            artifacts=self._artifacts(pooled),
+        ), healthy=False)
 
     async def _read_result(self, pooled: PooledSandbox, job: Job, job_dir: str, finished) -> _Outcome:
         from e2b.exceptions import NotFoundException

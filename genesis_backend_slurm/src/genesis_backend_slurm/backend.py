@@ -105,8 +105,12 @@ class SlurmBackend(Backend):
         except GenesisError as exc:
             return str(exc)
         if self.settings.partition and self.settings.partition not in partitions:
-            return f"The partition '{self.settings.partition}' does not exist (partitions: {', '.join(partitions) or 'none'}); fix [backend.slurm] partition."
-        accounting = _run(["sacct", "-n", "-X", "-S", "now", "-o", "JobID"], timeout=30)
+            names = ", ".join(name for name in partitions if name) or "none"
+            return f"The partition '{self.settings.partition}' does not exist (partitions: {names}); fix [backend.slurm] partition."
+        try:
+            accounting = _run(["sacct", "-n", "-X", "-S", "now", "-o", "JobID"], timeout=30)
+        except subprocess.TimeoutExpired:
+            return "`sacct` did not answer within 30 s: Slurm's accounting daemon (slurmdbd) is unreachable."
         if accounting.returncode != 0:
             return (
                 f"`sacct` failed ({_first_line(accounting.stderr)}): Genesis follows jobs through Slurm's accounting, "
@@ -346,7 +350,9 @@ class SlurmBackend(Backend):
     async def _advance(self, t: _Tracked, seen: _Observation) -> None:
         verdict = judge(seen.state, seen.stderr_tail)
         if seen.outcome and seen.outcome[0] == "success":
-            self._resolve(t, self._worker_result(t, seen.outcome[1], seen.state))
+            state = "finished" if verdict.phase is Phase.WAITING else seen.state  # sacct may lag behind the result
+            self._resolve(t, self._worker_result(t, seen.outcome[1], state))
+            self._tidy(t)
             return
         if seen.outcome and SUBMITIT_TIMED_OUT in str(seen.outcome[1]).splitlines()[-1]:
             explanation = f"The job reached its Slurm time limit ({self._time_min(t.job)} min, [backend.slurm] time_min or the job's wall time + time_margin_min)."
@@ -405,6 +411,14 @@ class SlurmBackend(Backend):
     def _summary(self, t: _Tracked, state: str) -> str:
         logs = f"; logs: {t.slurm_job.paths.stdout.parent}" if t.slurm_job is not None else ""
         return f"Slurm job {t.slurm_id} ({state}), attempt {t.attempt}{logs}; " + "; ".join(t.history)
+
+    @staticmethod
+    def _tidy(t: _Tracked) -> None:
+        """After a success: drop the job files and submitit's pickles; Slurm's logs stay."""
+        if t.job_dir is not None:
+            shutil.rmtree(t.job_dir.parent, ignore_errors=True)
+        for pickle in (t.slurm_job.paths.submitted_pickle, t.slurm_job.paths.result_pickle):
+            pickle.unlink(missing_ok=True)
 
     def _resolve(self, t: _Tracked, result: JobResult) -> None:
         if not t.future.done():

@@ -20,6 +20,7 @@ loaded by id.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -92,7 +93,7 @@ programs = sa.Table(
     sa.Column("feedback", sa.Text, nullable=False, default=""),
     sa.Column("artifacts", sa.JSON, nullable=False, default=dict),
     sa.Column("timings", sa.JSON, nullable=False, default=dict),
-    sa.Column("embedding", sa.JSON, nullable=True),
+    sa.Column("embedding", sa.JSON, nullable=True),  # from an embedding model; NULL for the built-in one (recomputed from code)
     sa.Column("duplicate_of", sa.Integer, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("finished_at", sa.Float, nullable=True),
@@ -112,7 +113,7 @@ llm_calls = sa.Table(
     sa.Column("model", sa.String(200), nullable=False),
     sa.Column("request_seed", sa.BigInteger, nullable=True),
     sa.Column("prompt_hash", sa.String(64), nullable=False),
-    sa.Column("prompt", sa.JSON, nullable=False),
+    sa.Column("prompt", sa.Text, nullable=False),  # the messages as JSON text (written once, hashed as written)
     sa.Column("response", sa.Text, nullable=True),
     sa.Column("reasoning", sa.Text, nullable=False, default=""),
     sa.Column("tokens_in", sa.Integer, nullable=False, default=0),
@@ -315,6 +316,12 @@ def display_url(url: str) -> str:
 
 def _record(cls, row) -> Any:
     return cls(**dict(row._mapping))
+
+
+def _call_record(row) -> LLMCallRecord:
+    data = dict(row._mapping)
+    data["prompt"] = json.loads(data["prompt"]) if data["prompt"] else []
+    return LLMCallRecord(**data)
 
 
 class Database:
@@ -575,7 +582,7 @@ class Database:
     # -- LLM calls -------------------------------------------------------------------
 
     def add_llm_call(self, run_id: str, *, program_id: int | None, purpose: str, model: str, request_seed: int | None,
-                     prompt: list[dict[str, str]], prompt_hash: str, response: str | None, reasoning: str = "",
+                     prompt: str, prompt_hash: str, response: str | None, reasoning: str = "",
                      tokens_in: int = 0, tokens_out: int = 0, cost_usd: float = 0.0, latency_s: float = 0.0,
                      attempts: int = 1, failure: str | None = None, error: str = "",
                      program_code: tuple[str, str] | None = None) -> int:
@@ -602,13 +609,13 @@ class Database:
             if not rows:
                 return
             for row in rows:
-                yield _record(LLMCallRecord, row)
+                yield _call_record(row)
             last = rows[-1].id
 
     def llm_calls_of(self, program_id: int) -> list[LLMCallRecord]:
         with self.transaction() as conn:
             rows = conn.execute(sa.select(llm_calls).where(llm_calls.c.program_id == program_id).order_by(llm_calls.c.id)).all()
-        return [_record(LLMCallRecord, r) for r in rows]
+        return [_call_record(r) for r in rows]
 
     # -- totals ----------------------------------------------------------------------
 
@@ -676,6 +683,17 @@ def _make_engine(url: str) -> Engine:
             f"The database URL {display_url(url)} is not usable: {exc}. Give an SQLAlchemy URL such as "
             f"sqlite:///path/genesis.db or postgresql://user@host/dbname."
         ) from None
+
+
+def prompt_text(messages: list[Any]) -> str:
+    """The messages of a call as the JSON text stored in `llm_calls.prompt`."""
+    plain = [m if isinstance(m, dict) else {"role": m.role, "content": m.content} for m in messages]
+    return json.dumps(plain, ensure_ascii=False, separators=(",", ":"))
+
+
+def call_key(model: str, seed: int | None, prompt: str) -> str:
+    """Identifies a call for replay: the same model, seed and prompt text."""
+    return hashlib.sha256(f"{model}\x00{seed}\x00{prompt}".encode()).hexdigest()
 
 
 def dumps(value: Any) -> str:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import math
 import random
 import signal
@@ -45,7 +44,7 @@ from typing import Any
 from genesis_core import __version__
 from genesis_core.blocks import find_blocks
 from genesis_core.config import GenesisConfig, plugin_settings
-from genesis_core.database import Database, ProgramRecord
+from genesis_core.database import Database, ProgramRecord, call_key, prompt_text
 from genesis_core.errors import ConfigError, GenesisError, TaskError
 from genesis_core.events import EventLog
 from genesis_core.job import FailureReason, Job, JobResult
@@ -69,12 +68,6 @@ def proposal_seed(seed: int, seq: int) -> int:
     """The seed of proposal `seq`: independent of timing and of the other proposals."""
     digest = hashlib.sha256(f"genesis:{seed}:{seq}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-def prompt_hash(model: str, seed: int | None, messages: list[dict[str, str]]) -> str:
-    """Identifies a call for replay: the same model, seed and prompt."""
-    text = json.dumps([model, seed, messages], separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass
@@ -436,14 +429,15 @@ class Engine:
         if self.resumed:
             self.events.emit(
                 "run_resumed", None, programs=count, evaluations=totals.evaluations, pending=len(self._redo),
-                cost_usd=round(self.llm.spent_usd, 6),
+                cost_usd=round(self.llm.spent_usd, 6), best_score=self.stats.best_score,
+                meta_recommendation=self._meta_text or None, meta_at_evaluations=self._meta_at,
             )
 
     def _restore_llm_totals(self) -> None:
         """Costs come from the recorded calls (the saved state may predate the last calls)."""
-        from genesis_core.database import llm_calls
-
         import sqlalchemy as sa
+
+        from genesis_core.database import llm_calls
 
         totals = getattr(self.llm, "totals", None)
         if totals is None:
@@ -542,14 +536,13 @@ class Engine:
 
     def request_stop(self, reason: str) -> None:
         """Stop the run: budgets let the work in flight finish, everything else cancels it."""
-        if self._stop_reason is None or (self._stop_reason in DRAIN and reason not in DRAIN):
-            first = self._stop_reason is None
-            self._stop_reason = reason
-            self.stats.stop_reason = reason
-            if first or reason not in DRAIN:
-                if reason not in DRAIN:
-                    for task in list(self._tasks):
-                        task.cancel()
+        if self._stop_reason is not None and not (self._stop_reason in DRAIN and reason not in DRAIN):
+            return  # already stopping, at least as firmly
+        self._stop_reason = reason
+        self.stats.stop_reason = reason
+        if reason not in DRAIN:
+            for task in list(self._tasks):
+                task.cancel()
         self._wake.set()
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task:
@@ -600,7 +593,7 @@ class Engine:
             if self._initial_attempts >= 1:
                 raise TaskError(
                     f"The initial program {self.config.task.initial_program} could not be scored, so there is nothing to "
-                    f"evolve: {self._initial_failures[-1]} Fix the program or the evaluator and run the command again."
+                    f"evolve: {_sentence(self._initial_failures[-1])} Fix the program or the evaluator and run the command again."
                 )
             self._initial_attempts += 1
             seq = self._take_seq()
@@ -619,7 +612,7 @@ class Engine:
             self._start(proposal)
             return
         if self._initial_attempts >= INITIAL_ATTEMPTS:
-            reasons = " ".join(f"({i + 1}) {r}" for i, r in enumerate(self._initial_failures[-3:]))
+            reasons = " ".join(f"({i + 1}) {_sentence(r)}" for i, r in enumerate(self._initial_failures[-3:]))
             raise TaskError(
                 f"The LLM did not write a working first program in {INITIAL_ATTEMPTS} attempts. Last failures: {reasons} "
                 f"Give the task an initial program ([task] initial_program), or improve [task] description."
@@ -777,12 +770,12 @@ class Engine:
 
     def _record_call(self, p: Proposal | None, purpose: str, messages: list[Any], result: Any, seed: int | None,
                      code: tuple[str, str] | None = None) -> None:
-        prompt = [{"role": m.role, "content": m.content} for m in messages]
+        prompt = prompt_text(messages)
         completion = result.completion
         cost = completion.cost_usd if completion is not None else 0.0
         self.db.add_llm_call(
             self.run_id, program_id=p.program_id if p else None, purpose=purpose, model=result.model, request_seed=seed,
-            prompt=prompt, prompt_hash=prompt_hash(result.model, seed, prompt),
+            prompt=prompt, prompt_hash=call_key(result.model, seed, prompt),
             response=completion.text if completion is not None else None,
             reasoning=completion.reasoning if completion is not None else "",
             tokens_in=completion.tokens_in if completion is not None else 0,
@@ -853,13 +846,14 @@ class Engine:
                              duplicate_of=verdict.nearest_id)
                 return False
         self.novelty.add(p.program_id, p.island, vector=vector)
-        p.embedding = [round(v, 6) for v in vector]
+        if self.config.novelty.embedding != "shingles":
+            p.embedding = list(vector)  # a model's embedding cost a call: kept; the built-in one is recomputed from the code
         return True
 
-    async def _embed(self, code: str) -> list[float]:
+    async def _embed(self, code: str) -> Any:
         model = self.config.novelty.embedding
         if model == "shingles":
-            return list(self.novelty.embed(code))
+            return self.novelty.embed(code)
         from genesis_core.blocks import block_texts
 
         try:
@@ -1264,6 +1258,11 @@ def _features(metrics: dict[str, Any] | None) -> dict[str, float]:
 
 def _one_paragraph(text: str) -> str:
     return " ".join((text or "").split())
+
+
+def _sentence(text: str) -> str:
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 # Settings whose change makes a stored run a different experiment: resuming across them is refused.

@@ -57,7 +57,10 @@ class EventLog:
         self._file: TextIO | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+            torn = path.is_file() and path.stat().st_size > 0 and not _ends_with_newline(path)
             self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the run
+            if torn:  # a killed run left half a line: end it, so the next event starts on a line of its own
+                self._file.write("\n")
         self._logger = structlog.wrap_logger(
             structlog.WriteLogger(self._file) if self._file else structlog.ReturnLogger(),
             processors=[self._fan_out, structlog.processors.JSONRenderer(default=str, ensure_ascii=False)],
@@ -90,6 +93,12 @@ class EventLog:
             self._file.flush()
             self._file.close()
             self._file = None
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(-1, 2)
+        return handle.read(1) == b"\n"
 
 
 def read_events(path: Path, kinds: set[str] | None = None) -> list[dict[str, Any]]:

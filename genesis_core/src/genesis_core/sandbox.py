@@ -234,6 +234,7 @@ class SandboxSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     enabled: bool = True
+    bubblewrap: bool = True  # use it where it works; False: the `unshare -n` fallback even where it does
     network: bool = False
     read_only: tuple[str, ...] = ()
     writable: tuple[str, ...] = ()
@@ -278,8 +279,7 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _server_source() -> str:
-    return (Path(__file__).with_name("sandbox_server.py")).read_text()
+SERVER_PROGRAM = str(Path(__file__).with_name("sandbox_server.py"))
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -307,7 +307,20 @@ class Sandbox:
         self._owner = os.getpid()
         self._environments: dict[tuple[str, ...], dict[str, str]] = {}
 
+    @classmethod
+    def attach(cls, root: Path, spec: SandboxSpec, control: Path) -> Sandbox:
+        """A handle to a server another process started (its `control` folder); closing it stops nothing."""
+        sandbox = cls(root, spec)
+        sandbox._control = Path(control)
+        sandbox._owner = -1
+        return sandbox
+
     # -- life cycle ----------------------------------------------------------
+
+    @property
+    def control(self) -> Path | None:
+        """The folder of the server's socket (None before start)."""
+        return self._control
 
     @property
     def socket_path(self) -> Path:
@@ -328,7 +341,7 @@ class Sandbox:
         self._control = Path(tempfile.mkdtemp(prefix="genesis-sandbox-"))
         os.chmod(self._control, 0o700)
         config = {"socket": str(self.socket_path), "switch_user": self.switch_users, "preload": list(self.spec.preload)}
-        argv = [*self._wrapper(), sys.executable, "-I", "-c", _server_source(), json.dumps(config)]
+        argv = [*self._wrapper(), sys.executable, "-I", SERVER_PROGRAM, json.dumps(config)]
         env = self.base_environment()
         try:
             self._process = subprocess.Popen(
@@ -385,7 +398,7 @@ class Sandbox:
         """The command that puts the server into its namespaces."""
         if not self.spec.enabled:
             return []
-        if bwrap_problem() is None:
+        if self.spec.bubblewrap and bwrap_problem() is None:
             return self._bwrap_argv()
         if not self.spec.network and unshare_net_problem() is None:
             return ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-r", "-n"]
@@ -416,9 +429,9 @@ class Sandbox:
         for path in self.spec.writable:
             argv += ["--bind-try", path, path]
         assert self._control is not None
-        argv += ["--bind", str(self._control), str(self._control)]
+        argv += ["--bind", str(self._control), str(self._control), "--ro-bind", SERVER_PROGRAM, SERVER_PROGRAM]
         # bubblewrap copies the modes of the hidden parents (/root is 0700): make the path traversable.
-        bound = [Path(p) for p in (*SYSTEM_PATHS, *python, *self.spec.read_only, *self.spec.writable, str(self.root), str(self._control), "/dev", "/proc")]
+        bound = [Path(p) for p in (*SYSTEM_PATHS, *python, *self.spec.read_only, *self.spec.writable, str(self.root), str(self._control), SERVER_PROGRAM, "/proc")]
         parents = sorted({a for p in bound[len(SYSTEM_PATHS):] if p.exists() for a in p.parents if a != Path("/")}, key=lambda a: len(a.parts))
         for parent in parents:
             if not any(parent == b or b in parent.parents for b in bound):
@@ -512,18 +525,22 @@ class Sandbox:
         env: Mapping[str, str] | None,
         scrub_env: Sequence[str],
     ) -> Outcome:
-        cwd = Path(cwd).resolve()
-        if cwd != self.root and self.root not in cwd.parents:
+        cwd = Path(os.path.abspath(cwd))
+        if cwd != self.root and not str(cwd).startswith(f"{self.root}{os.sep}"):
             raise SandboxError(f"The folder {cwd} is not inside the sandbox's job root {self.root}; create job folders with Sandbox.new_workdir().")
         timeout = limits.wall_time_s if timeout is None else timeout
         full_env = self.base_environment(scrub_env)
         full_env.update({"HOME": str(cwd), "TMPDIR": str(cwd), "PWD": str(cwd)})
         if env:
             full_env.update({k: v for k, v in env.items() if not is_secret(k, (*self.spec.scrub_env, *scrub_env))})
+        server_env = self.base_environment()  # what the server process itself has
         request = {
             **request,
             "cwd": str(cwd),
-            "env": full_env,
+            "env": {
+                "set": {k: v for k, v in full_env.items() if server_env.get(k) != v},
+                "unset": [k for k in server_env if k not in full_env],
+            },
             "timeout": timeout,
             "gid": self._gid_of(cwd),
             "limits": {

@@ -1,9 +1,9 @@
 """The fork server that runs inside the sandbox and starts every candidate process.
 
-`genesis_core.sandbox` starts this file as a program (`python -I -c SOURCE`)
-inside bubblewrap, or as a plain process where bubblewrap is missing. It must
-only use the standard library: the sandbox shows the Python installation,
-not genesis-core. It listens on a Unix socket in a folder only it can
+`genesis_core.sandbox` starts this file as a program (`python -I
+sandbox_server.py CONFIG`) inside bubblewrap, or as a plain process where
+bubblewrap is missing. It must only use the standard library: the sandbox
+shows the Python installation and this one file, not genesis-core. It listens on a Unix socket in a folder only it can
 reach; each connection asks for one candidate process:
 
 - `run`: fork, drop privileges, exec an argv (a compiled binary, `python x.py`);
@@ -137,16 +137,38 @@ def _read_all(fd):
         chunks.append(chunk)
 
 
-def child(request, fds, identity):
-    """The forked candidate process: fds, limits, identity, then exec or call."""
+def prepare_child():
+    """What a candidate process does before it knows its request: its own session, default signals."""
+    os.setsid()
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def spare(channel):
+    """A pre-forked candidate process: waits for its request, then becomes the candidate (never returns)."""
     try:
-        os.setsid()
+        prepare_child()
+        data, fds = b"", []
+        while not data.endswith(b"\n"):
+            chunk, received, _, _ = socket.recv_fds(channel, 65536, 5)
+            if not chunk:
+                os._exit(0)  # the server went away or retired this spare
+            data += chunk
+            fds += received
+        message = json.loads(data)
+        identity = tuple(message["identity"]) if message["identity"] else None
+    except BaseException:
+        os._exit(126)
+    child(message["request"], fds, identity)
+
+
+def child(request, fds, identity):
+    """The candidate process, prepared: fds, limits, identity, then exec or call (never returns)."""
+    try:
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         os.closerange(5, 65536)
-        signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_DFL)
         os.chdir(request["cwd"])
         os.umask(0o007)
         apply_limits(request.get("limits", {}))
@@ -155,14 +177,17 @@ def child(request, fds, identity):
             os.setgroups([])
             os.setgid(gid)
             os.setuid(uid)
-        os.environ.clear()
-        os.environ.update(request.get("env", {}))
+        env = request.get("env", {})  # changes to this server's own (already scrubbed) environment
+        for name in env.get("unset", ()):
+            os.environ.pop(name, None)
+        for name, value in env.get("set", {}).items():
+            os.environ[name] = value
         if request["op"] == "call":
             call_in_child(request)
         os.close(3)
         os.close(4)
         argv = request["argv"]
-        os.execvpe(argv[0], argv, request.get("env", {}))
+        os.execvp(argv[0], argv)
     except BaseException as exc:
         try:
             os.write(2, f"genesis sandbox: cannot start {request.get('argv') or request.get('function')}: {exc}\n".encode())
@@ -200,6 +225,7 @@ class Server:
         self.calls = {}  # pid -> Call
         self.pending = {}  # conn -> bytes read so far
         self.uids = set()
+        self.spare = None  # (pid, channel) of the pre-forked next candidate process
 
     def serve(self):
         while True:
@@ -274,9 +300,12 @@ class Server:
             uid = self.new_uid()
             identity = (uid, gid)
         started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:
-            child(request, fds, identity)
+        pid = self.hand_to_spare(request, fds, identity)
+        if pid is None:
+            pid = os.fork()
+            if pid == 0:
+                prepare_child()
+                child(request, fds, identity)
         for fd in fds:
             os.close(fd)
         call = Call(conn, request, fds, uid)
@@ -287,6 +316,34 @@ class Server:
         self.calls[pid] = call
         if uid is not None:
             self.uids.add(uid)
+        self.make_spare()  # the next request's process, forked while this one runs
+
+    def make_spare(self):
+        """Fork the next candidate process ahead of its request, so the fork is off the critical path."""
+        if self.spare is not None:
+            return
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            spare(theirs)
+        theirs.close()
+        self.spare = (pid, ours)
+
+    def hand_to_spare(self, request, fds, identity):
+        """Give the request to the pre-forked process; its pid, or None when there is none."""
+        if self.spare is None:
+            return None
+        pid, channel = self.spare
+        self.spare = None
+        try:
+            message = json.dumps({"request": request, "identity": list(identity) if identity else None}) + "\n"
+            socket.send_fds(channel, [message.encode()], fds)
+        except OSError:
+            return None
+        finally:
+            channel.close()
+        return pid
 
     def new_uid(self):
         while True:
@@ -345,6 +402,9 @@ class Server:
                 return
             call = self.calls.pop(pid, None)
             if call is None:
+                if self.spare is not None and self.spare[0] == pid:  # a spare that died waiting
+                    self.spare[1].close()
+                    self.spare = None
                 continue
             seconds = time.monotonic() - call.started
             leftover = self.kill_tree(call)  # whatever it left behind (background children) goes too
@@ -408,6 +468,7 @@ def main(argv):
 
     gc.freeze()  # forked children then neither scan nor copy the preloaded objects
     server = Server(config["socket"], config["switch_user"])
+    server.make_spare()
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     server.serve()

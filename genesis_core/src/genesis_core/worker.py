@@ -44,6 +44,10 @@ class EvaluatorTimeout(BaseException):
     """Raised inside the evaluator when the job's wall time is over (a BaseException so `except Exception` cannot swallow it)."""
 
 
+class WorkerTerminated(BaseException):
+    """The backend asked the worker to stop (SIGTERM); it unwinds without writing a result."""
+
+
 # -- loading the parts ----------------------------------------------------------------
 
 
@@ -246,7 +250,7 @@ def _call_evaluator(job: Job, candidate: Candidate, deadline: float) -> JobResul
     except GenesisError as exc:
         return JobResult.failed(job.id, FailureReason.EVALUATOR_ERROR, str(exc), artifacts=_output(captured))
     except BaseException as exc:  # the evaluator's own bug must not take the worker down
-        if isinstance(exc, KeyboardInterrupt):
+        if isinstance(exc, KeyboardInterrupt | WorkerTerminated):
             raise
         trace = traceback.format_exc(limit=-10)
         artifacts = {**_output(captured), "evaluator_traceback": _trim(trace)}
@@ -308,6 +312,10 @@ def _output(captured: io.StringIO) -> dict[str, str]:
 # -- command line -----------------------------------------------------------------------------
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise WorkerTerminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or len(args) > 2 or args[0] in ("-h", "--help"):
@@ -318,8 +326,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValidationError) as exc:
         print(f"genesis worker: cannot read the job {args[0]}: {exc}", file=sys.stderr)
         return 2
+    # A backend stopping the job (Slurm's time limit, a cancel) sends SIGTERM first: unwind, so the
+    # job folder and the sandbox are cleaned up on the way out.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         result = run_job(job)
+    except WorkerTerminated:
+        return 128 + signal.SIGTERM
     except Exception as exc:  # last resort: a result, not a traceback, is what backends parse
         result = JobResult.failed(job.id, FailureReason.BACKEND_ERROR, f"The worker failed: {type(exc).__name__}: {exc}", artifacts={"worker_traceback": traceback.format_exc()})
     text = result.model_dump_json()

@@ -20,7 +20,14 @@ from genesis_core.language import BuildContext, BuildResult
 
 from genesis_lang_cpp.diagnostics import Diagnostics, parse
 from genesis_lang_cpp.settings import BUILD_DIR, CppSettings, make_build_dir
-from genesis_lang_cpp.vectorization import Loop, SimdCount, clang_loops, count_simd, gcc_loops
+from genesis_lang_cpp.vectorization import (
+    REPORT_FILE,
+    Loop,
+    SimdCount,
+    clang_loops,
+    count_simd,
+    gcc_loops,
+)
 
 SOURCE_EXTENSIONS = (".cpp", ".cc", ".cxx", ".c++")
 
@@ -124,7 +131,10 @@ def build(ctx: BuildContext, settings: CppSettings) -> BuildResult:
         return _failed(ctx, settings, state, started, f"Linking failed (status {result.returncode}).")
     if settings.vectorization_report:
         _count_simd(ctx, settings, objects, state, deadline)
-    log = "\n".join(part for part in (_diag_text(ctx, settings, state), _report_text(settings, state)) if part)
+    report = _report_text(settings, state)
+    if report:
+        (ctx.workdir / REPORT_FILE).write_text(report + "\n")
+    log = "\n".join(part for part in (_diag_text(ctx, settings, state), report) if part)
     return BuildResult(ok=True, artifact=program, log=log, seconds=time.monotonic() - started, metrics=_metrics(settings, state))
 
 

@@ -7,6 +7,9 @@
 2. The object code: `objdump -d` of the candidate's object files, counting
    instructions that work on packed vectors (SSE/AVX/AVX-512 on x86-64, NEON
    and SVE on AArch64), in total, by vector width, and per function.
+
+Both go into the build's metrics and log, and into `.genesis-build/vectorization.txt`
+in the job folder, which an evaluator can add to its feedback (`read_report`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,18 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from genesis_lang_cpp.settings import BUILD_DIR
+
+# The report of the last build, in the job folder, for evaluators that put it into their feedback.
+REPORT_FILE = f"{BUILD_DIR}/vectorization.txt"
+
+
+def read_report(workdir: Path) -> str:
+    """The vectorisation report the build left in a job folder (`candidate.workdir`), or '' when there is none."""
+    path = Path(workdir) / REPORT_FILE
+    return path.read_text() if path.is_file() else ""
 
 # -- the compiler's report ----------------------------------------------------
 
@@ -109,13 +124,15 @@ _YMM = re.compile(r"%ymm\d+")
 _ZMM = re.compile(r"%zmm\d+")
 _NEON = re.compile(r"\bv\d+\.\d*[bhsdq]\b|\bz\d+\.[bhsdq]\b")
 # Instructions on xmm registers that touch one element only (AT&T mnemonics, `v` prefix removed).
-_SCALAR = re.compile(r"^(\w*s[sd]|movd|movq|u?comis[sd]|cvt\w*2s[sd][lq]?|cvtt?s[sd]2\w*|extractps|insertps|pextr\w|pinsr\w|pmovmskb|movmskp[sd])$")
+_SCALAR = re.compile(r"^(\w*s[sd]|movd|movq|u?comis[sd]|cvt\w*2s[sd][lq]?|cvtt?s[sd]2\w*|extractps|insertps|movmskp[sd])$")
+# Packed-integer mnemonics (p...) that move one element in or out.
+_ELEMENT_MOVES = re.compile(r"^(pextr\w|pinsr\w|pmovmskb)$")
 
 
 def _packed_on_xmm(mnemonic: str) -> bool:
     base = mnemonic.removeprefix("v")
     if base.startswith("p"):  # packed integer ops (paddd, pminsd, pshufb ...), but not the element moves
-        return not _SCALAR.match(base)
+        return not _ELEMENT_MOVES.match(base)
     if base.startswith("broadcast") or base.endswith(("ps", "pd")):
         return True
     return not _SCALAR.match(base)
@@ -127,7 +144,7 @@ def _is_zeroing(mnemonic: str, operands: list[str]) -> bool:
 
 
 def function_name(symbol: str) -> str:
-    """The plain name of a demangled symbol: `ns::saxpy(float*, int) [clone .cold]` -> `saxpy`."""
+    """The plain name of a demangled symbol: `void ns::saxpy<8>(float*, int) [clone .cold]` -> `saxpy`."""
     name = symbol.split(" [clone", 1)[0]
     depth, cut = 0, len(name)
     for index, char in enumerate(name):  # the argument list starts at the first '(' outside template brackets
@@ -139,8 +156,9 @@ def function_name(symbol: str) -> str:
             cut = index
             break
     name = name[:cut]
-    name = re.sub(r"<.*>$", "", name)
-    return name.rsplit("::", 1)[-1]
+    while (shorter := re.sub(r"<[^<>]*>", "", name)) != name:  # template arguments, innermost first
+        name = shorter
+    return name.split()[-1].rsplit("::", 1)[-1] if name.split() else name
 
 
 def count_simd(disassembly: str) -> SimdCount:

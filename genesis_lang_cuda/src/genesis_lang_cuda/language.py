@@ -56,8 +56,10 @@ class CudaLanguage(Language):
         return None if problem is None else needs_gpu_message(problem)
 
     def sandbox_paths(self) -> list[str]:
-        """The GPU device files (bound as devices) and the CUDA toolkit nvcc belongs to."""
+        """The GPU device files (bound as devices), /sys for the driver's PCI lookups, and nvcc's toolkit."""
         paths = gpu_devices()
+        if paths:
+            paths.append("/sys")
         nvcc = shutil.which(self.settings.nvcc)
         if nvcc is not None:
             paths.append(str(Path(nvcc).resolve().parent.parent))

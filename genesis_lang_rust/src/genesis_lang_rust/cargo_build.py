@@ -126,7 +126,7 @@ def _pick_binary(artifacts: list[dict], settings: RustSettings) -> tuple[dict | 
             "The Cargo project built no binary of its own. The candidate must be a program: give the package a "
             "src/main.rs or a [[bin]] target (or set [language.rust] package / bin to the one to run)."
         )
-    names = ", ".join(sorted(f"{a['target']['name']} (package {a['package_id'].rsplit('#', 1)[-1]})" for a in bins))
+    names = ", ".join(sorted(a["target"]["name"] for a in bins))
     return None, f"The Cargo project builds several binaries ({names}); set [language.rust] bin (and package, in a workspace) to the one to run."
 
 

@@ -83,11 +83,11 @@ def parse_rustc(stderr: str) -> Diagnostics:
     return diags
 
 
-def parse_cargo(stdout: str, stderr: str, members: set[str] | None = None) -> tuple[Diagnostics, list[dict]]:
+def parse_cargo(stdout: str, stderr: str) -> tuple[Diagnostics, list[dict]]:
     """cargo's `--message-format=json` output: diagnostics, and the artifact messages.
 
-    `members` are package ids whose diagnostics count (the candidate's own
-    crates); None counts every package. Cargo caps dependencies' lints anyway.
+    Dependencies are compiled with their lints capped, so what shows up is the
+    candidate's own warnings, and errors wherever they happen.
     """
     diags = Diagnostics()
     artifacts: list[dict] = []
@@ -97,8 +97,7 @@ def parse_cargo(stdout: str, stderr: str, members: set[str] | None = None) -> tu
             continue
         reason = message.get("reason")
         if reason == "compiler-message":
-            if members is None or message.get("package_id") in members:
-                diags.add(message.get("message", {}))
+            diags.add(message.get("message", {}))
         elif reason == "compiler-artifact":
             artifacts.append(message)
     for line in stderr.splitlines():

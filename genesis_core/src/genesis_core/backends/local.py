@@ -42,8 +42,12 @@ class LocalSettings(BackendSettings):
     max_jobs: int | None = Field(None, ge=1, description="Evaluations at once; default: the number of CPU cores.")
     warm: bool = Field(True, description="Keep warm workers (a fork server) instead of starting a fresh interpreter per job.")
     preload: list[str] = Field(default_factory=lambda: ["numpy"], description="Modules imported once by the warm workers and the sandbox's fork server.")
-    jobs_dir: str | None = Field(None, description="Where job folders go; default: a fresh temporary folder, removed at the end.")
-    keep_job_dirs: bool = Field(False, description="Keep each job's folder after it finishes (for debugging).")
+    jobs_dir: str | None = Field(
+        None,
+        description="Where job folders go; default: a fresh folder in /dev/shm (memory: creating and removing folders there is "
+        "~100x faster than on most disks) when it has room, else in the temporary folder; removed at the end.",
+    )
+    keep_job_dirs: bool = Field(False, description="Keep each job's folder after it finishes (for debugging; warm workers only).")
     kill_grace_s: float = Field(5.0, ge=0, description="Seconds past a job's wall time before the backend kills it from outside.")
 
 
@@ -94,7 +98,7 @@ class LocalBackend(Backend):
             self._root = Path(self.settings.jobs_dir).resolve()
             self._root.mkdir(parents=True, exist_ok=True)
         else:
-            self._root = Path(tempfile.mkdtemp(prefix="genesis-local-"))
+            self._root = Path(tempfile.mkdtemp(prefix="genesis-local-", dir=memory_folder()))
             self._own_root = True
         self._semaphore = asyncio.Semaphore(self.capacity())
         self._server_lock = asyncio.Lock()
@@ -232,7 +236,7 @@ class LocalBackend(Backend):
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "genesis_core.worker", str(job_file), str(result_file),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, start_new_session=True,
-                cwd=str(folder),
+                cwd=str(folder), env={**os.environ, "TMPDIR": str(folder)},  # the worker's job folder goes here too
             )
             self._cold[handle] = process
             try:
@@ -252,6 +256,17 @@ class LocalBackend(Backend):
         finally:
             if not self.settings.keep_job_dirs:
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+def memory_folder(min_free_bytes: int = 2 << 30) -> str | None:
+    """/dev/shm when it is a writable, executable tmpfs with room; None (the temporary folder) otherwise."""
+    try:
+        info = os.statvfs("/dev/shm")
+    except OSError:
+        return None
+    if info.f_flag & os.ST_NOEXEC or info.f_flag & os.ST_RDONLY or info.f_bavail * info.f_frsize < min_free_bytes:
+        return None
+    return "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else None
 
 
 @hookimpl

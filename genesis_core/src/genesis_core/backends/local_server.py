@@ -9,12 +9,14 @@ genesis_core.backends.local_server CONFIG`) and talks to it in JSON lines:
 
 The server has genesis-core, the plugins and each task's evaluator module
 already imported, and keeps one started `Sandbox` (with its own warm fork
-server inside bubblewrap) per kind of job. For each job it forks: the child
-runs `genesis_core.worker.run_job`, the same function `python -m
-genesis_core.worker` runs, and sends its result back through a pipe. A job
-that runs past its time, or is cancelled, is killed as a whole process
-group; its candidate processes die with it because the sandbox kills every
-process tree whose client has gone.
+server inside bubblewrap) per kind of job. It forks worker processes (up to
+one per job in flight) that stay: each runs jobs one after the other with
+`genesis_core.worker.run_job`, the same function `python -m
+genesis_core.worker` runs, so a job costs neither an interpreter start nor a
+fork. A job that runs past its time, or is cancelled, is stopped by killing
+its worker's whole process group (a fresh worker replaces it); its candidate
+processes die with it because the sandbox kills every process tree whose
+client has gone. A worker's evaluator modules stay imported between jobs.
 """
 
 from __future__ import annotations
@@ -36,14 +38,24 @@ from genesis_core.worker import load_evaluator, load_language, run_job, sandbox_
 
 
 class Running:
-    def __init__(self, handle: str, job: Job, pid: int, result_fd: int, workdir: Path) -> None:
+    """A job a worker is running."""
+
+    def __init__(self, handle: str, job: Job, workdir: Path) -> None:
         self.handle = handle
         self.job = job
-        self.pid = pid
-        self.result_fd = result_fd
         self.workdir = workdir
-        self.buffer = bytearray()
         self.killed: str | None = None
+
+
+class Worker:
+    """A forked process that runs jobs one at a time, fed through a pipe."""
+
+    def __init__(self, pid: int, to_fd: int, from_fd: int) -> None:
+        self.pid = pid
+        self.to_fd = to_fd
+        self.from_fd = from_fd
+        self.buffer = bytearray()
+        self.running: Running | None = None
 
 
 class JobServer:
@@ -53,8 +65,8 @@ class JobServer:
         self.keep = keep_job_dirs
         self.sandboxes: dict[SandboxSpec, Sandbox] = {}
         self.languages: dict[tuple[str, str], Language] = {}
-        self.running: dict[int, Running] = {}
-        self.by_handle: dict[str, Running] = {}
+        self.workers: dict[int, Worker] = {}
+        self.by_handle: dict[str, Worker] = {}
         self.selector = selectors.DefaultSelector()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -62,7 +74,7 @@ class JobServer:
         signal.set_wakeup_fd(self.wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         self.selector.register(self.wake_r, selectors.EVENT_READ, "child")
-        self.selector.register(sys.stdin.buffer.raw.fileno(), selectors.EVENT_READ, "stdin")
+        self.selector.register(0, selectors.EVENT_READ, "stdin")
         self.stdin_buffer = bytearray()
         self.out = sys.stdout.buffer
         self.stdin_open = True
@@ -75,7 +87,7 @@ class JobServer:
 
     def serve(self) -> None:
         self.send({"ready": True, "pid": os.getpid()})
-        while self.stdin_open or self.running:
+        while self.stdin_open or self.by_handle:
             for key, _ in self.selector.select():
                 if key.data == "stdin":
                     self.read_stdin()
@@ -87,16 +99,15 @@ class JobServer:
                         pass
                     self.reap()
                 else:
-                    self.read_result(key.data)
-        self.shutdown()
+                    self.read_worker(key.data)
 
     def read_stdin(self) -> None:
-        data = os.read(sys.stdin.fileno(), 1 << 20)
+        data = os.read(0, 1 << 20)
         if not data:
-            self.selector.unregister(sys.stdin.fileno())
+            self.selector.unregister(0)
             self.stdin_open = False
-            for running in list(self.running.values()):
-                self.kill(running, "cancelled")
+            for worker in list(self.by_handle.values()):
+                self.kill(worker, "cancelled")
             return
         self.stdin_buffer += data
         while b"\n" in self.stdin_buffer:
@@ -109,9 +120,14 @@ class JobServer:
         if message.get("op") == "job":
             self.start_job(message["handle"], Job.model_validate(message["job"]))
         elif message.get("op") == "kill":
-            running = self.by_handle.get(message["handle"])
-            if running is not None:
-                self.kill(running, message.get("reason", "cancelled"))
+            worker = self.by_handle.get(message["handle"])
+            if worker is not None:
+                self.kill(worker, message.get("reason", "cancelled"))
+
+    def finish(self, running: Running, result: dict) -> None:
+        self.send({"handle": running.handle, "result": result})
+        if not self.keep:
+            shutil.rmtree(running.workdir, ignore_errors=True)
 
     # -- jobs -------------------------------------------------------------------------
 
@@ -134,7 +150,8 @@ class JobServer:
         try:
             language = self.language_for(job)
             sandbox = self.sandbox_for(sandbox_spec(job, language, self.preload))
-            workdir = sandbox.new_workdir(f"{_safe(job.id)}-{handle[-8:]}")
+            workdir = sandbox.root / f"{_safe(job.id)}-{handle.rsplit('#', 1)[-1]}-{os.urandom(4).hex()}"
+            workdir.mkdir()
         except SandboxError as exc:
             self.send({"handle": handle, "result": JobResult.failed(job.id, FailureReason.SANDBOX_ERROR, str(exc)).model_dump(mode="json")})
             return
@@ -142,67 +159,104 @@ class JobServer:
             result = JobResult.failed(job.id, FailureReason.BACKEND_ERROR, f"The local backend could not start the job: {type(exc).__name__}: {exc}")
             self.send({"handle": handle, "result": result.model_dump(mode="json")})
             return
-        try:  # the evaluator's module, imported once here, is inherited by every job's fork
+        worker = next((w for w in self.workers.values() if w.running is None), None) or self.new_worker(job)
+        worker.running = Running(handle, job, workdir)
+        self.by_handle[handle] = worker
+        message = {"job": job.model_dump(mode="json"), "workdir": str(workdir), "sandbox": [str(sandbox.root), str(sandbox.control)]}
+        message = (json.dumps(message) + "\n").encode()
+        view = memoryview(message)
+        while view:
+            view = view[os.write(worker.to_fd, view):]
+
+    def new_worker(self, job: Job) -> Worker:
+        try:  # the evaluator's module, imported here once, is inherited by the worker
             load_evaluator(Path(job.task_dir), job.evaluator)
-        except BaseException:  # noqa: BLE001 - the job's own process reports it properly
+        except BaseException:  # noqa: BLE001 - the worker reports it properly when it runs the job
             pass
-        read_fd, write_fd = os.pipe()
-        gc.freeze()  # the child neither scans nor copies what the server has loaded
+        jobs_r, jobs_w = os.pipe()
+        results_r, results_w = os.pipe()
+        gc.freeze()  # the worker neither scans nor copies what the server has loaded
         pid = os.fork()
         if pid == 0:
-            self.child(job, sandbox, language, workdir, read_fd, write_fd)
-        os.close(write_fd)
-        os.set_blocking(read_fd, False)
-        running = Running(handle, job, pid, read_fd, workdir)
-        self.running[pid] = running
-        self.by_handle[handle] = running
-        self.selector.register(read_fd, selectors.EVENT_READ, running)
+            os.close(jobs_w)
+            os.close(results_r)
+            self.work(jobs_r, results_w)
+        os.close(jobs_r)
+        os.close(results_w)
+        os.set_blocking(results_r, False)
+        worker = Worker(pid, jobs_w, results_r)
+        self.workers[pid] = worker
+        self.selector.register(results_r, selectors.EVENT_READ, worker)
+        return worker
 
-    def child(self, job: Job, sandbox: Sandbox, language: Language, workdir: Path, read_fd: int, write_fd: int) -> None:
-        """The job's own process: never returns."""
+    def work(self, jobs_fd: int, results_fd: int) -> None:
+        """A worker's life: read a job, run it, write its result; never returns."""
         try:
             os.setsid()
-            os.close(read_fd)
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            self.selector.close()
+            for worker in self.workers.values():  # the other workers' pipes are not ours
+                os.close(worker.to_fd)
+                os.close(worker.from_fd)
             devnull = os.open(os.devnull, os.O_RDWR)
             os.dup2(devnull, 0)
             os.dup2(2, 1)  # an evaluator writing to fd 1 from C must not corrupt the protocol
-            try:
-                result = run_job(job, workdir, sandbox=sandbox, language=language)
-            except BaseException as exc:  # noqa: BLE001
-                result = JobResult.failed(job.id, FailureReason.BACKEND_ERROR, f"The worker failed: {type(exc).__name__}: {exc}", artifacts={"worker_traceback": traceback.format_exc()})
-            data = result.model_dump_json().encode()
-            view = memoryview(data)
-            while view:
-                view = view[os.write(write_fd, view):]
+            jobs = os.fdopen(jobs_fd, "rb")
+            attached: dict[tuple[str, str], Sandbox] = {}
+            for line in jobs:
+                message = json.loads(line)
+                job = Job.model_validate(message["job"])
+                try:
+                    language = self.language_for(job)
+                    root, control = message["sandbox"]  # the server's current sandbox (restarted ones move)
+                    if (root, control) not in attached:
+                        attached[(root, control)] = Sandbox.attach(Path(root), sandbox_spec(job, language, self.preload), Path(control))
+                    result = run_job(job, Path(message["workdir"]), sandbox=attached[(root, control)], language=language)
+                except BaseException as exc:  # noqa: BLE001
+                    result = JobResult.failed(job.id, FailureReason.BACKEND_ERROR, f"The worker failed: {type(exc).__name__}: {exc}", artifacts={"worker_traceback": traceback.format_exc()})
+                view = memoryview(result.model_dump_json().encode() + b"\n")
+                while view:
+                    view = view[os.write(results_fd, view):]
         finally:
             os._exit(0)
 
-    def read_result(self, running: Running) -> None:
-        if running.result_fd < 0:  # closed by reap() earlier in the same batch of events
+    def read_worker(self, worker: Worker) -> None:
+        if worker.from_fd < 0:  # closed by reap() earlier in the same batch of events
             return
         try:
-            chunk = os.read(running.result_fd, 1 << 20)
+            chunk = os.read(worker.from_fd, 1 << 20)
         except BlockingIOError:
             return
-        if chunk:
-            running.buffer += chunk
-        else:
-            self.selector.unregister(running.result_fd)
-            os.close(running.result_fd)
-            running.result_fd = -1
+        if not chunk:
+            self.selector.unregister(worker.from_fd)
+            os.close(worker.from_fd)
+            worker.from_fd = -1
+            return
+        worker.buffer += chunk
+        while b"\n" in worker.buffer:
+            line, _, rest = bytes(worker.buffer).partition(b"\n")
+            worker.buffer = bytearray(rest)
+            running, worker.running = worker.running, None
+            if running is None:
+                continue
+            self.by_handle.pop(running.handle, None)
+            try:
+                result = JobResult.model_validate_json(line).model_dump(mode="json")
+            except ValueError as exc:
+                result = JobResult.failed(running.job.id, FailureReason.BACKEND_ERROR, f"The worker sent an unreadable result: {exc}").model_dump(mode="json")
+            self.finish(running, result)
 
-    def kill(self, running: Running, reason: str) -> None:
-        if running.killed is None:
-            running.killed = reason
+    def kill(self, worker: Worker, reason: str) -> None:
+        if worker.running is not None and worker.running.killed is None:
+            worker.running.killed = reason
         try:
-            os.killpg(running.pid, signal.SIGKILL)
+            os.killpg(worker.pid, signal.SIGKILL)
         except OSError:
             pass
 
     def reap(self) -> None:
-        for pid, running in list(self.running.items()):
+        for pid, worker in list(self.workers.items()):
             try:
                 done, status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
@@ -213,18 +267,16 @@ class JobServer:
                 os.killpg(pid, signal.SIGKILL)  # anything the evaluator left in its group
             except OSError:
                 pass
-            if running.result_fd >= 0:
-                os.set_blocking(running.result_fd, True)
-                while chunk := os.read(running.result_fd, 1 << 20):
-                    running.buffer += chunk
-                self.selector.unregister(running.result_fd)
-                os.close(running.result_fd)
-                running.result_fd = -1
-            del self.running[pid]
-            self.by_handle.pop(running.handle, None)
-            self.send({"handle": running.handle, "result": self.result_of(running, status)})
-            if not self.keep:
-                shutil.rmtree(running.workdir, ignore_errors=True)
+            if worker.from_fd >= 0:  # a result written just before it died still counts
+                os.set_blocking(worker.from_fd, True)
+                while worker.from_fd >= 0:
+                    self.read_worker(worker)
+            os.close(worker.to_fd)
+            del self.workers[pid]
+            running = worker.running
+            if running is not None:
+                self.by_handle.pop(running.handle, None)
+                self.finish(running, self.result_of(running, status))
 
     def result_of(self, running: Running, status: int) -> dict:
         job = running.job
@@ -232,15 +284,15 @@ class JobServer:
             return JobResult.failed(job.id, FailureReason.TIMEOUT, f"The evaluation ran past its wall time of {job.limits.wall_time_s:.0f} s and was killed with all its processes.").model_dump(mode="json")
         if running.killed is not None:
             return JobResult.failed(job.id, FailureReason.CANCELLED, "The evaluation was cancelled and its processes were killed.").model_dump(mode="json")
-        if running.buffer:
-            try:
-                return JobResult.model_validate_json(bytes(running.buffer)).model_dump(mode="json")
-            except ValueError as exc:
-                return JobResult.failed(job.id, FailureReason.BACKEND_ERROR, f"The job process sent an unreadable result: {exc}").model_dump(mode="json")
         how = f"signal {signal.Signals(os.WTERMSIG(status)).name}" if os.WIFSIGNALED(status) else f"exit code {os.WEXITSTATUS(status)}"
         return JobResult.failed(job.id, FailureReason.EVALUATOR_ERROR, f"The evaluation process died ({how}) before reporting a result; the evaluator may have crashed the interpreter.").model_dump(mode="json")
 
     def shutdown(self) -> None:
+        for worker in self.workers.values():
+            try:
+                os.killpg(worker.pid, signal.SIGKILL)
+            except OSError:
+                pass
         for sandbox in self.sandboxes.values():
             sandbox.close()
 

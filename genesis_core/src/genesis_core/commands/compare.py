@@ -177,7 +177,7 @@ def markdown_table(rows: list[dict[str, Any]], objective: str) -> str:
         return "-" if value is None else format(value, digits)
 
     lines = [
-        f"| strategy | best score (mean ± sd over seeds) | best per seed | evaluations to reach best (mean) | cost USD (mean) | wall s (mean) |",
+        "| strategy | best score (mean ± sd over seeds) | best per seed | evaluations to reach best (mean) | cost USD (mean) | wall s (mean) |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:

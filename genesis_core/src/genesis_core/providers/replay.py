@@ -21,7 +21,14 @@ from pydantic import Field
 
 from genesis_core.errors import ConfigError
 from genesis_core.hookspecs import hookimpl
-from genesis_core.llm import FAILURE_REASONS, Completion, CompletionRequest, LLMProvider, ProviderError, ProviderSettings
+from genesis_core.llm import (
+    FAILURE_REASONS,
+    Completion,
+    CompletionRequest,
+    LLMProvider,
+    ProviderError,
+    ProviderSettings,
+)
 
 
 class ReplaySettings(ProviderSettings):
@@ -125,10 +132,9 @@ class ReplayProvider(LLMProvider):
                 self.total += 1
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        from genesis_core.engine import prompt_hash
+        from genesis_core.database import call_key, prompt_text
 
-        prompt = [{"role": m.role, "content": m.content} for m in request.messages]
-        key = prompt_hash(request.model, request.seed, prompt)
+        key = call_key(request.model, request.seed, prompt_text(request.messages))
         queue = self._calls.get(key)
         if not queue:
             raise ProviderError(
