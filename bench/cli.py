@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.report import Row, table, write_results
+from bench.report import Row, machine, table, write_results
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 
@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         args.profile.mkdir(parents=True, exist_ok=True)
         sizes.profile_dir = args.profile.resolve()
     names = args.only or list(BENCHMARKS)
+    before = machine()
     work = Path(tempfile.mkdtemp(prefix="genesis-bench-"))
     rows: list[Row] = []
     failed: list[str] = []
@@ -119,8 +120,11 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     seconds = time.perf_counter() - started
     print(table(rows))
-    write_results(args.output, rows, mode="quick" if args.quick else "full", seconds=seconds)
-    print(f"\nWritten to {args.output} ({seconds:.0f} s).")
+    write_results(args.output, rows, mode="quick" if args.quick else "full", seconds=seconds, machine_before=before)
+    speed = before["python_speed_us"]
+    print(f"\nMachine: {before['cores']} cores ({before['cpu']}), load average {before['load_average'][0]:.1f} at the start, "
+          f"Python speed {speed} us (CPU time of sum(range(1000)); lower is faster).")
+    print(f"Written to {args.output} ({seconds:.0f} s).")
     if failed:
         print(f"bench: these benchmarks failed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -8,11 +8,14 @@ inspirations) to the instant mock server three ways, in a process of its
 own so that the mock server (in the parent) does not share its interpreter:
 
 - `LLMClient.complete`: what the engine does (the provider, its SDK, retries, budget);
+- the SDK alone: `AsyncOpenAI.chat.completions.create` with the same fields;
+- the SDK's documented low-level `client.post(...)`, which skips its request
+  transformation (the response is still parsed into its models);
 - a bare HTTP/1.1 request with the same JSON body on a kept-alive asyncio
   connection, the answer parsed with `json.loads` (the floor).
 
-It reports the CPU time and the wall time per call of both; the difference
-is what the client stack costs above the floor.
+It reports the CPU time and the wall time per call of each: the steps
+between them are what each layer of the client stack costs.
 
     python -m bench.llm_floor BASE_URL CALLS   (prints JSON; the parent is bench/overhead.py)
 """
@@ -71,6 +74,16 @@ async def measure(base_url: str, calls: int) -> dict[str, dict[str, float]]:
         out["genesis_llm_client"] = await _timed(lambda: client.complete("mock:bench-model", messages, seed=1), calls)
     finally:
         await client.close()
+
+    import openai
+    from openai.types.chat import ChatCompletion
+
+    sdk = openai.AsyncOpenAI(base_url=base_url, api_key="none", max_retries=0)
+    try:
+        out["openai_sdk_create"] = await _timed(lambda: sdk.chat.completions.create(**body), calls)
+        out["openai_sdk_post"] = await _timed(lambda: sdk.post("/chat/completions", body=body, cast_to=ChatCompletion), calls)
+    finally:
+        await sdk.close()
 
     url = urlsplit(base_url)
     reader, writer = await asyncio.open_connection(url.hostname, url.port)

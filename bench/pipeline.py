@@ -18,6 +18,7 @@ from genesis_core.testing.mock_llm import MockLLMServer
 
 from bench.child import run_engine_child
 from bench.report import Row, Target
+from bench.stats import median
 from bench.task import edit_responder, write_task
 
 LLM_DELAY_S = 0.2
@@ -43,9 +44,13 @@ def run(workdir: Path, candidates: int, warmup: int, profile_dir: Path | None = 
         measured = run_engine_child(spec, results)
         in_flight_seen = server.max_in_flight
     settled = measured["settled"][1 + warmup:]  # the first program, then the pipeline filling up
+    cpu = measured["settled_cpu"][1 + warmup:]
     achieved = (len(settled) - 1) / (settled[-1] - settled[0])
+    busy = (cpu[-1] - cpu[0]) / (settled[-1] - settled[0])  # the engine process's CPU seconds per second
     ideal = min(IN_FLIGHT / LLM_DELAY_S, IN_FLIGHT / EVAL_DELAY_S)
-    details = {"candidates_measured": len(settled), "outcomes": measured["outcomes"], "llm_requests_in_flight_max": in_flight_seen}
+    details = {"candidates_measured": len(settled), "outcomes": measured["outcomes"], "llm_requests_in_flight_max": in_flight_seen,
+               "llm_call_median_ms": round(median(measured["llm_latency_s"]) * 1000, 3),
+               "engine_cpu_per_second": round(busy, 3), "engine_cpu_ms_per_candidate": round(busy / achieved * 1000, 3)}
     return [
         Row("pipeline.utilisation", f"pipeline utilisation ({IN_FLIGHT}+{IN_FLIGHT} in flight, LLM and evaluation "
             f"{LLM_DELAY_S * 1000:.0f} ms each)", achieved / ideal, "", Target(">=", UTILISATION_TARGET), details=details),

@@ -88,8 +88,19 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
+def calibration_us() -> float:
+    """CPU microseconds of a fixed piece of pure Python (best of 20): how fast this machine runs Python right now."""
+    best = float("inf")
+    for _ in range(20):
+        started = time.process_time()
+        for _ in range(100):
+            sum(range(1000))
+        best = min(best, (time.process_time() - started) / 100 * 1e6)
+    return round(best, 2)
+
+
 def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
+    """What the numbers were measured on, and how busy it was."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -104,15 +115,18 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "genesis_core": genesis_core.__version__,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "python_speed_us": calibration_us(),  # sum(range(1000)) in CPU microseconds; lower is faster
     }
 
 
-def write_results(path: Path, rows: list[Row], *, mode: str, seconds: float) -> None:
+def write_results(path: Path, rows: list[Row], *, mode: str, seconds: float, machine_before: dict[str, Any]) -> None:
     data = {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "mode": mode,
         "seconds": round(seconds, 1),
-        "machine": machine(),
+        "machine": machine_before,
+        "machine_after": {k: v for k, v in machine().items() if k in ("load_average", "python_speed_us")},
         "rows": [r.as_json() for r in rows],
     }
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -47,6 +47,7 @@ class StandIn:
 
 
 def start_standin(root: Path, log: Path) -> StandIn:
+    pytest.importorskip("uvicorn", reason="the E2B stand-in is served by uvicorn: pip install -e './genesis_backend_e2b[test]'")
     env = {**os.environ, "E2B_STANDIN_API_KEY": API_KEY}
     out = log.open("w")
     process = subprocess.Popen(

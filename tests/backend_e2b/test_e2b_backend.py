@@ -140,7 +140,8 @@ def test_the_api_key_never_appears_in_results_or_output(e2b_standin, e2b_api_key
     assert results.ok
     assert e2b_api_key not in results.model_dump_json()
     assert "E2B_API_KEY" not in json.loads(results.feedback)["env"]  # the sandbox never gets it
-    doctor = genesis_cli(["doctor"], env={"E2B_API_KEY": e2b_api_key})
+    # Only this plugin besides the built-ins: other plugins' state is not this test's business.
+    doctor = genesis_cli(["doctor"], env={"E2B_API_KEY": e2b_api_key, "GENESIS_LOAD_PLUGINS": "genesis-backend-e2b"})
     assert "E2B_API_KEY: set" in doctor.stdout
     assert e2b_api_key not in doctor.stdout + doctor.stderr
 
@@ -226,3 +227,20 @@ def test_a_rust_candidate_builds_with_the_genesis_rust_toolchain(e2b_standin, e2
     assert result.score == float(sum(n * n for n in range(1, 1001)))
     assert "template genesis-rust" in result.artifacts["e2b"]
     assert result.build_seconds > 0
+
+
+def test_genesis_run_evaluates_in_sandboxes(e2b_standin, e2b_api_key, tmp_path, genesis_cli):
+    example = Path(__file__).resolve().parents[2] / "examples" / "circle_packing"
+    results = tmp_path / "results"
+    settings = e2b_standin.cloud_settings()
+    out = genesis_cli(
+        ["run", str(example), "--backend", "e2b", "--results", str(results), "-s", "run.max_evaluations=3",
+         *(arg for key in ("api_url", "sandbox_url", "python") for arg in ("-s", f'backend.e2b.{key}="{settings[key]}"'))],
+        env={"E2B_API_KEY": e2b_api_key, "GENESIS_LOAD_PLUGINS": "genesis-backend-e2b"},
+    )
+    assert out.returncode == 0, out
+    story = [json.loads(line) for line in (results / "events.jsonl").read_text().splitlines()]
+    assert story[0]["backend"] == "e2b"
+    finished = [e for e in story if e["kind"] == "evaluation_finished"]
+    assert len(finished) == 3 and any(e["score"] for e in finished), finished
+    assert e2b_api_key not in out.stdout + out.stderr + (results / "events.jsonl").read_text()

@@ -33,7 +33,8 @@ def slurm_job_ids(results: Path) -> list[str]:
 
 
 def run_env(cluster) -> dict[str, str]:
-    return {"SLURM_CONF": cluster.conf}
+    # Only this plugin besides genesis-core's built-ins: the run needs nothing else.
+    return {"SLURM_CONF": cluster.conf, "GENESIS_LOAD_PLUGINS": "genesis-backend-slurm"}
 
 
 def test_genesis_run_evaluates_through_sbatch_jobs(slurm_cluster, tmp_path, genesis_cli):
@@ -79,7 +80,7 @@ def test_scancel_during_a_run_is_a_cancelled_candidate(slurm_cluster, tmp_path):
         f.write("\n\ndef slow_evaluate(candidate):\n    import time\n    time.sleep(6)\n    return evaluate(candidate)\n")
     results = tmp_path / "results"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GENESIS_")}
-    env["SLURM_CONF"] = slurm_cluster.conf
+    env.update(run_env(slurm_cluster))
     run = subprocess.Popen(
         [sys.executable, "-m", "genesis_core", "run", str(task), "--backend", "slurm", "--results", str(results),
          "-s", "run.max_evaluations=4", "-s", "task.evaluator_function=slow_evaluate"],

@@ -260,3 +260,28 @@ def test_resume_restores_costs_bandit_and_meta(tmp_path, monkeypatch):
     for model in ("mock:m", "mock:n"):
         mine = [r for r in children if r.model == model]
         assert arms[model].pulls == len(mine)
+
+
+def test_near_duplicates_are_rejected_unless_the_llm_judge_keeps_them(tmp_path):
+    """Every answer nudges y by a tiny step: near-identical code. Without a judge it is rejected; a judge can keep it."""
+    steps = iter(range(1, 10_000))
+
+    def answer(body):
+        user = last_user(body)
+        if "Decide whether the candidate is meaningfully different" in user:
+            return "NOVEL\nIt keeps a different constant."
+        return set_variable(user, "y", lambda y: 0.5 + next(steps) * 1e-6)
+
+    toml = "[run]\nmax_evaluations = 4\n[novelty]\nthreshold = 0.5\n[strategy.islands]\nnum_islands = 1\n"
+    task = write_task(tmp_path / "task", toml=toml)
+    with MockLLMServer(responder=answer) as server:
+        plain = run_engine(task, tmp_path / "plain", [*mock_model_settings(server), "run.max_proposals_in_flight=1"])
+        judged = run_engine(task, tmp_path / "judged", [*mock_model_settings(server), "run.max_proposals_in_flight=1",
+                                                         "novelty.judge=true"])
+    assert plain.stop_reason == "no_progress" and plain.evaluations == 1
+    assert plain.failures["not_novel"] > 0
+    assert judged.stop_reason == "max_evaluations" and judged.evaluations == 4
+    with open_db(tmp_path / "judged") as db:
+        purposes = [c.purpose for c in db.iter_llm_calls("task")]
+    assert purposes.count("judge") == 3
+    assert len(read_events(tmp_path / "judged" / "events.jsonl", {"novelty_judged"})) == 3

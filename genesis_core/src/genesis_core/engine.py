@@ -682,9 +682,10 @@ class Engine:
             record = self.db.get_program(program_id, self.run_id)
             if record is None:
                 raise RuntimeError(f"program {program_id} of run {self.run_id} is not in the database")
-            if len(self._cache) >= PROGRAM_CACHE:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[program_id] = record
+            if record.status == "done":  # a finished program never changes again
+                if len(self._cache) >= PROGRAM_CACHE:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[program_id] = record
         return record
 
     def _view(self, record: ProgramRecord, errors: list[str] | None = None) -> Any:
@@ -839,6 +840,8 @@ class Engine:
         vector = await self._embed(p.code)
         if p.kind != "initial":
             verdict = self.novelty.check(p.code, p.island, vector=vector)
+            if not verdict.novel and self.config.novelty.judge and verdict.nearest_id is not None:
+                verdict.novel = await self._judged_novel(p, verdict.nearest_id)
             if not verdict.novel:
                 self._settle(p, result=None, evaluation=None, failure=FailureReason.NOT_NOVEL.value,
                              error=f"{verdict.similarity:.4f} similar to program {verdict.nearest_id} of island {p.island} "
@@ -849,6 +852,24 @@ class Engine:
         if self.config.novelty.embedding != "shingles":
             p.embedding = list(vector)  # a model's embedding cost a call: kept; the built-in one is recomputed from the code
         return True
+
+    async def _judged_novel(self, p: Proposal, nearest_id: int) -> bool:
+        """Let an LLM judge whether a near-duplicate is meaningfully different (a failed call keeps it)."""
+        assert self.novelty is not None and p.code is not None
+        nearest = self._program(nearest_id)
+        messages = self.prompts.novelty_judge(p.code, nearest.code or "")
+        model = self.config.novelty.judge_model or p.model or self.llm.choose_model()
+        seed = proposal_seed(p.seed, 1000)
+
+        async def ask(question: list[Any]) -> str:
+            result = await self.llm.complete(model, question, seed=seed)
+            self._record_call(p, "judge", question, result, seed)
+            return result.completion.text if result.ok else ""
+
+        judgement = await self.novelty.judge(messages, ask)
+        self.events.emit("novelty_judged", p.generation, program_id=p.program_id, nearest_id=nearest_id, novel=judgement.novel,
+                         reason=judgement.reason[:500])
+        return judgement.novel
 
     async def _embed(self, code: str) -> Any:
         model = self.config.novelty.embedding

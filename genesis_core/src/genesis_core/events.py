@@ -26,6 +26,7 @@ KINDS = (
     "proposal_started",  # program_id, seq, parent_id, inspiration_ids, island, patch_kind, model
     "llm_call",  # program_id, purpose, model, tokens_in, tokens_out, cost_usd, latency_s, reasoning, failure
     "patch_failed",  # program_id, attempt, error
+    "novelty_judged",  # program_id, nearest_id, novel, reason (the LLM judge of near-duplicates)
     "candidate_rejected",  # program_id, reason (duplicate | not_novel | llm_error | patch_error), detail
     "evaluation_started",  # program_id, seq
     "evaluation_finished",  # program_id, score, correct, failure, metrics, seconds

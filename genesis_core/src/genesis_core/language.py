@@ -35,7 +35,8 @@ class ProcessResult(BaseModel):
     killed_reason: str | None = Field(None, description="'timeout', 'memory', 'output_limit' or a signal name when the harness killed it.")
 
 
-# Runs argv inside the job's sandbox: (argv, input, timeout_s, cwd) -> ProcessResult.
+# Runs argv inside the job's sandbox:
+# run(argv, input=None, timeout_s=None, cwd=None, env=None) -> ProcessResult.
 SandboxRunner = Callable[..., ProcessResult]
 
 

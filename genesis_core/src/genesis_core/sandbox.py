@@ -416,15 +416,20 @@ class Sandbox:
                 argv += ["--symlink", os.readlink(p), path]
             elif p.is_dir():
                 argv += ["--ro-bind", path, path]
-        python = sorted({sys.base_prefix, sys.prefix, sys.exec_prefix, str(Path(sys.executable).resolve().parent.parent)})
+        # /tmp is empty and, for candidates with their own user ids, not writable: TMPDIR is the job folder,
+        # so nothing one candidate writes outlives its job or reaches the next candidate. These mounts come
+        # before the binds below, which may lie under /tmp or /dev (a virtualenv in /tmp, /dev/nvidia0).
+        argv += ["--dev", "/dev", "--proc", "/proc", "--size", str(self.spec.tmp_size_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+        # The interpreter and every site-packages folder it reads (a .pth may add one outside its prefix).
+        python = sorted(
+            {sys.base_prefix, sys.prefix, sys.exec_prefix, str(Path(sys.executable).resolve().parent.parent)}
+            | {p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)}
+        )
         for path in python:
             argv += ["--ro-bind-try", path, path]
         for path in self.spec.read_only:
             flag = "--dev-bind-try" if path.startswith("/dev/") else "--ro-bind-try"
             argv += [flag, path, path]
-        # /tmp is empty and, for candidates with their own user ids, not writable: TMPDIR is the job folder,
-        # so nothing one candidate writes outlives its job or reaches the next candidate.
-        argv += ["--dev", "/dev", "--proc", "/proc", "--size", str(self.spec.tmp_size_mb * 1024 * 1024), "--tmpfs", "/tmp"]
         argv += ["--bind", str(self.root), str(self.root)]
         for path in self.spec.writable:
             argv += ["--bind-try", path, path]
