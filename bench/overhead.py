@@ -28,6 +28,7 @@ MEMORY_TARGET_MB = 500.0
 def run(workdir: Path, populations: list[int], candidates: int, warmup: int, profile_dir: Path | None = None) -> list[Row]:
     rows: list[Row] = []
     medians: dict[int, float] = {}
+    cpu_medians: dict[int, float] = {}
     peak: tuple[int, float] | None = None
     with MockLLMServer(responder=edit_responder(seed=11)) as server:
         task = write_task(workdir / "task", llm_base_url=server.openai_base_url)
@@ -50,6 +51,7 @@ def run(workdir: Path, populations: list[int], candidates: int, warmup: int, pro
             cpu = [g * 1000 for g in gaps(measured["settled_cpu"])][warmup:]
             mid = median(per_candidate)
             medians[population] = mid
+            cpu_medians[population] = median(cpu)
             label = f"{population:,} programs"
             details = {
                 "population": population,
@@ -84,6 +86,8 @@ def run(workdir: Path, populations: list[int], candidates: int, warmup: int, pro
     smallest, largest = min(populations), max(populations)
     rows.append(Row("overhead.growth", f"engine overhead growth, median at {largest:,} / at {smallest:,}",
                     medians[largest] / medians[smallest], "x", Target("<=", GROWTH_TARGET)))
+    rows.append(Row("overhead.cpu_growth", f"  the same in engine CPU, at {largest:,} / at {smallest:,}",
+                    cpu_medians[largest] / cpu_medians[smallest], "x"))
     assert peak is not None
     rows.append(Row("memory.peak_mb", f"peak engine memory (RSS) at {peak[0]:,} programs", peak[1], "MB",
                     Target("<", MEMORY_TARGET_MB)))

@@ -66,7 +66,7 @@ install_python_packages() {
     return 0
   fi
   # Optional extras the tests exercise, per package folder.
-  declare -A extras=([genesis_core]=postgres [plugins/logs_clickhouse]=chdb [plugins/webui]=test)
+  declare -A extras=([genesis_core]=postgres [plugins/logs_clickhouse]=chdb [plugins/webui]=test [genesis_backend_e2b]=test)
   local packages=()
   for dir in genesis_core genesis_lang_* genesis_backend_* plugins/*/; do
     dir=${dir%/}

@@ -68,22 +68,22 @@ def test_malformed_output_is_explained(output, message):
 # -- the baseline through the worker -----------------------------------------------------
 
 
-def example_job(program: str | None = None) -> Job:
+def example_job(shared: Path, program: str | None = None) -> Job:
     config = load_config(TASK)
     files = {name: (TASK / name).read_text() for name in config.task.files}
     files[config.task.initial_program] = program or (TASK / config.task.initial_program).read_text()
     settings = (config.language.model_extra or {}).get("rust", {})
     return Job(
         id="mask-to-seg", language="rust", language_settings=settings, files=files, main_file=config.task.initial_program,
-        task_dir=str(TASK), limits=config.limits,
+        task_dir=str(TASK), limits=config.limits, shared_build_dir=str(shared),
     )
 
 
 @pytest.mark.slow
-def test_the_baseline_is_correct_and_scored_by_its_speed(debian_registry):
+def test_the_baseline_is_correct_and_scored_by_its_speed(debian_registry, shared_build_dir):
     from genesis_core.worker import run_job
 
-    result = run_job(example_job())
+    result = run_job(example_job(shared_build_dir))
     assert result.ok, f"{result.failure}: {result.error}"
     assert result.correct
     assert result.score == pytest.approx(result.metrics["megapixels_per_s"])
@@ -93,7 +93,7 @@ def test_the_baseline_is_correct_and_scored_by_its_speed(debian_registry):
 
 
 @pytest.mark.slow
-def test_a_wrong_tracer_is_incorrect(debian_registry):
+def test_a_wrong_tracer_is_incorrect(debian_registry, shared_build_dir):
     from genesis_core.job import FailureReason
     from genesis_core.worker import run_job
 
@@ -102,7 +102,7 @@ def test_a_wrong_tracer_is_incorrect(debian_registry):
         "rings.push(drop_collinear(ring));", "let ring = drop_collinear(ring);\n            if ring.len() > 4 { rings.push(ring); }"
     )
     assert "ring.len() > 4" in program
-    result = run_job(example_job(program))
+    result = run_job(example_job(shared_build_dir, program))
     assert result.failure == FailureReason.INCORRECT
     assert "Wrong outlines" in result.error and "IoU" in result.error
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,7 @@ def test_a_project_with_two_binaries_asks_which_one(run_rust):
     assert chosen.feedback.strip() == "other"
 
 
+@pytest.mark.skipif(platform.machine() != "x86_64" or " avx2" not in Path("/proc/cpuinfo").read_text(), reason="runs an x86-64-v3 build: needs an x86-64 CPU with AVX2")
 def test_target_cpu_and_flags_reach_rustc(run_rust):
     files = {
         "main.rs": """

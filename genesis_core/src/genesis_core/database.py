@@ -541,6 +541,33 @@ class Database:
             ).all()
         return {int(pid): float(cost or 0.0) for pid, cost in rows}
 
+    def llm_totals_by_model(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Per model: calls, attempts, tokens, cost and failures by reason, as the LLM client counts them."""
+        out: dict[str, dict[str, Any]] = {}
+        with self.transaction() as conn:
+            for model, calls, attempts, tokens_in, tokens_out, cost in conn.execute(
+                sa.select(llm_calls.c.model, sa.func.count(), sa.func.sum(llm_calls.c.attempts), sa.func.sum(llm_calls.c.tokens_in),
+                          sa.func.sum(llm_calls.c.tokens_out), sa.func.sum(llm_calls.c.cost_usd))
+                .where(llm_calls.c.run_id == run_id).group_by(llm_calls.c.model)
+            ):
+                out[model] = {"calls": int(calls), "attempts": int(attempts or 0), "tokens_in": int(tokens_in or 0),
+                              "tokens_out": int(tokens_out or 0), "cost_usd": float(cost or 0.0), "failures": 0,
+                              "failure_reasons": {}}
+            for model, reason, n in conn.execute(
+                sa.select(llm_calls.c.model, llm_calls.c.failure, sa.func.count())
+                .where(llm_calls.c.run_id == run_id, llm_calls.c.failure.is_not(None))
+                .group_by(llm_calls.c.model, llm_calls.c.failure)
+            ):
+                out[model]["failures"] += int(n)
+                out[model]["failure_reasons"][reason] = int(n)
+        return out
+
+    def drop_pending(self, program_id: int) -> None:
+        """Remove an unfinished program (its LLM calls stay, unlinked: they were paid for)."""
+        with self.transaction() as conn:
+            conn.execute(llm_calls.update().where(llm_calls.c.program_id == program_id).values(program_id=None))
+            conn.execute(sa.delete(programs).where(programs.c.id == program_id, programs.c.status == "pending"))
+
     def max_seq(self, run_id: str) -> int:
         with self.transaction() as conn:
             value = conn.execute(sa.select(sa.func.max(programs.c.seq)).where(programs.c.run_id == run_id)).scalar()

@@ -20,11 +20,17 @@ a deterministic evaluator, two runs make the same programs in the same
 order, however the timings fall.
 
 Exactly once. A program row is written when its proposal starts (pending),
-gets its code once the answer is applied, and is finished in one
-transaction with its evaluation row and the run's saved state. On resume the
-pending rows are redone (evaluated when they have code, re-proposed with the
-same parent otherwise); nothing finished is evaluated again. A clean stop
-(Ctrl-C, a budget) cancels what is in flight and removes its pending rows.
+gets its code in the transaction that records the LLM's answer, and is
+finished in one transaction with its evaluation row. On resume the pending
+rows are redone (evaluated when they have code, re-proposed with the same
+parent otherwise); nothing finished is evaluated again. A clean stop
+(Ctrl-C, a time limit) cancels what is in flight and removes its pending rows.
+
+Resume reads only the database: finished programs are streamed (summaries,
+never code) into the strategy, the model bandit, the de-duplication index and
+the novelty sets in proposal order; costs are summed from the recorded calls;
+the strategy's own state (saved at most once a second) and the
+meta-recommendation come from the run's row.
 """
 
 from __future__ import annotations
@@ -51,10 +57,9 @@ from genesis_core.job import FailureReason, Job, JobResult
 from genesis_core.results import ResultsFolder, run_metadata
 from genesis_core.strategy import ProgramSummary
 
-# Failures decided before any evaluation (no evaluation row).
+# Failures decided before any evaluation: such a program has no evaluation row, and its code
+# never joined the de-duplication index or the novelty sets.
 NOT_EVALUATED = frozenset({"llm_error", "patch_error", "syntax_error", "not_novel", "duplicate"})
-# Failures decided before evaluation whose code never joined the novelty sets.
-NOT_ACCEPTED = frozenset({"llm_error", "patch_error", "syntax_error", "not_novel", "duplicate"})
 # Stop reasons. Those in DRAIN let what is in flight finish; the others cancel it.
 DRAIN = frozenset({"max_evaluations", "max_cost"})
 INITIAL_ATTEMPTS = 5  # LLM-written first programs tried before giving up
@@ -182,13 +187,7 @@ class Engine:
         self.language = language_cls(plugin_settings(config, "language", config.task.language, language_cls.Settings))
         self.comment = language_cls.comment
         self._read_task()
-
         self.results.check_compatible()
-        self.results.create()
-        self.build_cache = self.results.root / "build-cache"
-        self.build_cache.mkdir(exist_ok=True)
-        self.db_url = self.results.database_url(config.run.database_url)
-        self.db = Database(self.db_url)
 
         strategy_cls = host.get("strategies", config.strategy.name)
         self.strategy = strategy_cls(plugin_settings(config, "strategy", config.strategy.name, strategy_cls.Settings), seed=config.run.seed)
@@ -199,6 +198,8 @@ class Engine:
             self._backend = backend_cls(settings, run_dir=self.results.root)
         self.backend = self._backend
         self.backend_name = getattr(self.backend, "name", config.backend.name)
+        self.max_evals_in_flight = config.run.max_evaluations_in_flight or max(1, int(self.backend.capacity() or 1))
+        self.max_proposals_in_flight = config.run.max_proposals_in_flight
 
         if self._llm is None:
             from genesis_core.llm_client import LLMClient
@@ -224,6 +225,14 @@ class Engine:
             from genesis_core.novelty import NoveltyFilter
 
             self.novelty = NoveltyFilter(config.novelty.threshold, comment=self.comment)
+
+    def _open_results(self) -> None:
+        """The results folder and the database: created only once the configuration proved valid."""
+        self.results.create()
+        self.build_cache = self.results.root / "build-cache"
+        self.build_cache.mkdir(exist_ok=True)
+        self.db_url = self.results.database_url(self.config.run.database_url)
+        self.db = Database(self.db_url)
 
     def _read_task(self) -> None:
         task = self.config.task
@@ -280,14 +289,15 @@ class Engine:
         else:
             _check_same_run(run.config, config_json, self.run_id, self.results.root)
             self.db.update_run(self.run_id, status="running", stop_reason=None, finished_at=None, config=config_json)
-        self.run = run
+        self.run_record = run
+        self.stats.resumed = self.resumed
         self.previous_wall = run.wall_seconds or 0.0
         self.saved_state: dict[str, Any] = dict(run.state or {})
-        capacity = max(1, int(self.backend.capacity() or 1))
-        self.max_evals_in_flight = config.run.max_evaluations_in_flight or capacity
-        self.max_proposals_in_flight = config.run.max_proposals_in_flight
         # The strategy's lag is fixed for the whole run (also across resumes) so results apply at the same points.
         self.lag = int(self.saved_state.get("lag") or (self.max_proposals_in_flight + self.max_evals_in_flight))
+        if "lag" not in self.saved_state:
+            self.saved_state["lag"] = self.lag
+            self.db.update_run(self.run_id, state=self.saved_state)
 
     # ==========================================================================
     # the run
@@ -296,14 +306,15 @@ class Engine:
     async def run(self) -> RunStats:
         """Run until a stop condition; returns the final numbers. Raises GenesisError on bad input."""
         self._prepare()
-        self._open_run()
-        self.events = EventLog(self.results.events, self.run_id, host=self.host)
-        self.events.listeners.extend(self.listeners)
         self._init_state()
         loop = asyncio.get_running_loop()
-        self._install_signals(loop)
         failed: BaseException | None = None
         try:
+            self._open_results()
+            self._open_run()
+            self.events = EventLog(self.results.events, self.run_id, host=self.host)
+            self.events.listeners.extend(self.listeners)
+            self._install_signals(loop)
             self._write_run_json()
             self._restore()
             await self.backend.start()
@@ -324,7 +335,6 @@ class Engine:
         self.objective_sign = 1.0 if config.task.objective == "maximize" else -1.0
         self.stats.max_evaluations = config.run.max_evaluations
         self.stats.max_cost_usd = config.run.max_cost_usd
-        self.stats.resumed = self.resumed
         self._wake = asyncio.Event()
         self._stop_reason: str | None = None
         self._crash: BaseException | None = None
@@ -390,7 +400,7 @@ class Engine:
             self._apply(Outcome(row.seq, summary, row.model, improved, costs.get(row.id, 0.0), evaluated, row.failure))
             if row.code_hash and evaluated and row.duplicate_of is None:
                 self._done_hashes.setdefault(row.code_hash, row.id)
-            if self.novelty is not None and row.failure not in NOT_ACCEPTED:
+            if self.novelty is not None and row.failure not in NOT_EVALUATED:
                 recent_by_island.setdefault(row.island, deque(maxlen=self.novelty.per_island_limit)).append(row.id)
             if evaluated:
                 self._evals_since_best += 1
@@ -410,8 +420,8 @@ class Engine:
         self.stats.programs = count
         self.stats.evaluations = totals.evaluations
         self.stats.failures.update(totals.failures)
-        if self.run.strategy_state:
-            self.strategy.restore(self.run.strategy_state)
+        if self.run_record.strategy_state:
+            self.strategy.restore(self.run_record.strategy_state)
         self._restore_llm_totals()
         meta = state.get("meta") or {}
         self._meta_text = meta.get("text", "")
@@ -435,34 +445,10 @@ class Engine:
 
     def _restore_llm_totals(self) -> None:
         """Costs come from the recorded calls (the saved state may predate the last calls)."""
-        import sqlalchemy as sa
-
-        from genesis_core.database import llm_calls
-
         totals = getattr(self.llm, "totals", None)
-        if totals is None:
-            return
-        with self.db.connection() as conn:
-            rows = conn.execute(
-                sa.select(llm_calls.c.model, sa.func.count(), sa.func.sum(llm_calls.c.attempts), sa.func.sum(llm_calls.c.tokens_in),
-                          sa.func.sum(llm_calls.c.tokens_out), sa.func.sum(llm_calls.c.cost_usd))
-                .where(llm_calls.c.run_id == self.run_id).group_by(llm_calls.c.model)
-            ).all()
-            failures = conn.execute(
-                sa.select(llm_calls.c.model, llm_calls.c.failure, sa.func.count())
-                .where(llm_calls.c.run_id == self.run_id, llm_calls.c.failure.is_not(None))
-                .group_by(llm_calls.c.model, llm_calls.c.failure)
-            ).all()
-        for model, calls, attempts, tokens_in, tokens_out, cost in rows:
-            entry = totals.setdefault(model, {"calls": 0, "attempts": 0, "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0, "failures": 0, "failure_reasons": {}})
-            entry.update(calls=int(calls), attempts=int(attempts or 0), tokens_in=int(tokens_in or 0), tokens_out=int(tokens_out or 0),
-                         cost_usd=float(cost or 0.0))
-            entry["failures"] = 0
-            entry["failure_reasons"] = {}
-        for model, reason, n in failures:
-            entry = totals[model]
-            entry["failures"] += int(n)
-            entry["failure_reasons"][reason] = int(n)
+        if totals is not None:
+            for model, recorded in self.db.llm_totals_by_model(self.run_id).items():
+                totals[model] = recorded
         self.stats.cost_usd = self.llm.spent_usd
 
     # -- pipeline -------------------------------------------------------------------
@@ -1141,7 +1127,7 @@ class Engine:
         )
 
     async def _finish(self, failed: BaseException | None) -> None:
-        """Cancel what is in flight, remove unsettled rows, save the state, close everything."""
+        """Cancel what is in flight, settle the database, save the state, close everything."""
         if self._wall_timer is not None:
             self._wall_timer.cancel()
         for task in list(self._tasks):
@@ -1151,36 +1137,22 @@ class Engine:
         for future in self._inflight_hashes.values():
             if not future.done():
                 future.set_result(None)
-        if hasattr(self, "db"):
-            try:
-                self._apply_all_settled()
-                for p in list(self._unsettled.values()):
-                    self._drop_pending(p)
-                self._unsettled.clear()
-                reason = self._stop_reason
-                if failed is not None or self._crash is not None:
-                    err = self._crash or failed
-                    interrupted = isinstance(err, (KeyboardInterrupt, asyncio.CancelledError))
-                    status = "interrupted" if interrupted else "failed"
-                    reason = reason if interrupted and reason else ("interrupted" if interrupted else f"error: {_one_paragraph(str(err))[:200]}")
-                elif reason == "interrupted":
-                    status = "interrupted"
-                else:
-                    status = "finished"
-                if hasattr(self, "run"):
-                    state = self._state()
-                    self.db.update_run(self.run_id, status=status, stop_reason=reason, state=state, wall_seconds=self._wall(),
-                                       strategy_state=self.strategy.state(),
-                                       finished_at=time.time() if status == "finished" else None)
-                    if hasattr(self, "events"):
-                        if status == "failed":
-                            self.events.emit("run_failed", None, error=reason)
-                        self.events.emit("run_stopped", None, reason=reason, status=status, evaluations=self.stats.evaluations,
-                                         best_score=self.stats.best_score, best_program_id=self.stats.best_program_id,
-                                         cost_usd=round(self.llm.spent_usd, 6), wall_seconds=round(self._wall(), 3))
-                self.stats.stop_reason = reason
-            finally:
-                pass
+        if hasattr(self, "run_record"):
+            status, reason = self._outcome(failed)
+            self._apply_all_settled()
+            for p in self._unsettled.values():
+                # After Ctrl-C a candidate whose answer was paid for stays, to be evaluated on resume; the rest goes.
+                if not (status == "interrupted" and p.code is not None):
+                    self.db.drop_pending(p.program_id)
+            self._unsettled.clear()
+            self.db.update_run(self.run_id, status=status, stop_reason=reason, state=self._state(), wall_seconds=self._wall(),
+                               strategy_state=self.strategy.state(), finished_at=time.time() if status == "finished" else None)
+            self.stats.stop_reason = reason
+            if status == "failed":
+                self.events.emit("run_failed", None, error=reason)
+            self.events.emit("run_stopped", None, reason=reason, status=status, evaluations=self.stats.evaluations,
+                             best_score=self.stats.best_score, best_program_id=self.stats.best_program_id,
+                             cost_usd=round(self.llm.spent_usd, 6), wall_seconds=round(self._wall(), 3))
         for closer in (getattr(self, "backend", None), getattr(self, "llm", None)):
             if closer is not None:
                 try:
@@ -1192,15 +1164,14 @@ class Engine:
         if hasattr(self, "db"):
             self.db.close()
 
-    def _drop_pending(self, p: Proposal) -> None:
-        """A proposal cancelled by a clean stop leaves no program behind (its LLM calls stay, unlinked)."""
-        import sqlalchemy as sa
-
-        from genesis_core.database import llm_calls, programs
-
-        with self.db.engine.begin() as conn:
-            conn.execute(llm_calls.update().where(llm_calls.c.program_id == p.program_id).values(program_id=None))
-            conn.execute(sa.delete(programs).where(programs.c.id == p.program_id, programs.c.status == "pending"))
+    def _outcome(self, failed: BaseException | None) -> tuple[str, str | None]:
+        """The run's status (finished, interrupted, failed) and stop reason."""
+        error = self._crash or failed
+        if error is None:
+            return ("interrupted" if self._stop_reason == "interrupted" else "finished"), self._stop_reason
+        if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+            return "interrupted", "interrupted"
+        return "failed", f"error: {_one_paragraph(str(error))[:300]}"
 
     # -- signals -----------------------------------------------------------------------
 
