@@ -131,3 +131,57 @@ def write_results(path: Path, rows: list[Row], *, mode: str, seconds: float, mac
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+DOCS_START = "<!-- latest bench results: start (python -m bench.report --write-docs) -->"
+DOCS_END = "<!-- latest bench results: end -->"
+
+
+def rows_from_json(data: dict[str, Any]) -> list[Row]:
+    rows = []
+    for r in data["rows"]:
+        target = Target(r["target"]["op"], r["target"]["value"]) if r["target"] else None
+        rows.append(Row(r["key"], r["measure"], r["value"], r["unit"], target, r["note"], r["details"]))
+    return rows
+
+
+def results_section(data: dict[str, Any]) -> str:
+    """The "latest results" text of docs/performance.md for one results.json."""
+    m, after = data["machine"], data.get("machine_after") or data["machine"]
+    return (
+        f"Measured {data['generated_at']} with `python -m bench`{' --quick' if data['mode'] == 'quick' else ''} "
+        f"({data['seconds']:.0f} s) on {m['cores']} cores ({m['cpu']}, Python {m['python']}); load average "
+        f"{m['load_average'][0]} at the start and {after['load_average'][0]} at the end; Python speed "
+        f"{m['python_speed_us']} us (the CPU time of `sum(range(1000))`; lower is faster). "
+        f"`bench/results.json` holds the run with each row's details.\n\n{table(rows_from_json(data))}\n"
+    )
+
+
+def write_docs(results: Path, docs: Path = DOCS) -> None:
+    """Replace the results section of docs/performance.md with `results`."""
+    text = docs.read_text()
+    head, start, rest = text.partition(DOCS_START)
+    _, end, tail = rest.partition(DOCS_END)
+    if not start or not end:
+        raise SystemExit(f"{docs} lacks the markers {DOCS_START!r} and {DOCS_END!r} around its results section.")
+    section = results_section(json.loads(results.read_text()))
+    docs.write_text(f"{head}{DOCS_START}\n{section}{DOCS_END}{tail}")
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description="Print a results.json as the table of docs/performance.md.")
+    parser.add_argument("results", nargs="?", type=Path, default=Path(__file__).resolve().parent / "results.json")
+    parser.add_argument("--write-docs", action="store_true", help="Replace the results section of docs/performance.md.")
+    args = parser.parse_args()
+    if args.write_docs:
+        write_docs(args.results)
+        print(f"Updated {DOCS}")
+    else:
+        print(results_section(json.loads(args.results.read_text())))
+
+
+if __name__ == "__main__":
+    main()

@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 # UI's browser tests, and Debian's Rust crates for offline Cargo builds.
 APT_PACKAGES=(
   bubblewrap util-linux procps
+  g++ clang binutils
   postgresql
   slurm-wlm slurmctld slurmd slurm-client slurmdbd munge mariadb-server
   chromium

@@ -74,6 +74,13 @@ def test_engine_evaluation_and_pipeline_rows(tmp_path):
     assert rows["pipeline.utilisation"]["details"]["llm_requests_in_flight_max"] <= 4
     assert rows["evaluation.warm_ms"]["details"]["evaluations"] == 5
 
+    # The same table, as docs/performance.md shows it, from the results file.
+    shown = subprocess.run([sys.executable, "-m", "bench.report", str(output)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "with `python -m bench --quick`" in shown.stdout
+    for row in rows.values():
+        assert row["measure"] in shown.stdout and row["status"] in shown.stdout
+
 
 def test_compile_reuse_rows(tmp_path):
     missing = [exe for exe in ("cargo", "rustc") if shutil.which(exe) is None]

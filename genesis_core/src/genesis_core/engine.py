@@ -229,6 +229,7 @@ class Engine:
     def _open_results(self) -> None:
         """The results folder and the database: created only once the configuration proved valid."""
         self.results.create()
+        self._lock = self.results.lock()
         self.build_cache = self.results.root / "build-cache"
         self.build_cache.mkdir(exist_ok=True)
         self.db_url = self.results.database_url(self.config.run.database_url)
@@ -437,8 +438,8 @@ class Engine:
             self._redo.append(proposal)
         self._next_seq = max(self._next_seq, self.db.max_seq(self.run_id) + 1)
         if self.resumed:
-            self.events.emit(
-                "run_resumed", None, programs=count, evaluations=totals.evaluations, pending=len(self._redo),
+            self._resume_info = dict(
+                programs=count, evaluations=totals.evaluations, pending=len(self._redo),
                 cost_usd=round(self.llm.spent_usd, 6), best_score=self.stats.best_score,
                 meta_recommendation=self._meta_text or None, meta_at_evaluations=self._meta_at,
             )
@@ -1125,6 +1126,8 @@ class Engine:
             notice=notice, results=str(self.results.root), max_evaluations=self.config.run.max_evaluations,
             proposals_in_flight=self.max_proposals_in_flight, evaluations_in_flight=self.max_evals_in_flight, seed=self.config.run.seed,
         )
+        if self.resumed:
+            self.events.emit("run_resumed", None, **self._resume_info)
 
     async def _finish(self, failed: BaseException | None) -> None:
         """Cancel what is in flight, settle the database, save the state, close everything."""
@@ -1163,6 +1166,8 @@ class Engine:
             self.events.close()
         if hasattr(self, "db"):
             self.db.close()
+        if hasattr(self, "_lock"):
+            self._lock.close()
 
     def _outcome(self, failed: BaseException | None) -> tuple[str, str | None]:
         """The run's status (finished, interrupted, failed) and stop reason."""

@@ -19,13 +19,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from genesis_core import __version__
 from genesis_core.database import DEFAULT_DB_NAME, SCHEMA_VERSION, Database, display_url, sqlite_url
 from genesis_core.errors import GenesisError
 
 RUN_JSON = "run.json"
+LOCK = ".lock"
 EVENTS = "events.jsonl"
 BEST_STEM = "best"
 
@@ -64,6 +65,27 @@ class ResultsFolder:
 
     def create(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+
+    def lock(self) -> TextIO:
+        """Hold the folder for one run at a time (released by the OS even after kill -9); keep the handle open."""
+        import fcntl
+
+        handle = open(self.root / LOCK, "a+")  # noqa: SIM115 - held for the whole run
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise GenesisError(
+                f"The results folder {self.root} is in use by a running `genesis run` ({holder}). Wait for it to finish "
+                f"or stop it, or give this run another folder (--results NEW_DIR)."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        return handle
 
     # -- run.json ---------------------------------------------------------------
 
