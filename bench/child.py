@@ -32,7 +32,10 @@ def run_engine_child(spec: dict[str, Any], workdir: Path, *, timeout: float = 18
     )
     if proc.returncode != 0 or not out_path.is_file():
         raise GenesisError(f"The engine run of the benchmark failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-    return json.loads(out_path.read_text())
+    measured = json.loads(out_path.read_text())
+    if measured["stop_reason"] != "max_evaluations":  # anything else means the candidates did not all go through
+        raise GenesisError(f"The engine run of the benchmark stopped early ({measured['stop_reason']}):\n{proc.stderr[-4000:]}")
+    return measured
 
 
 def run_llm_floor(base_url: str, calls: int, *, timeout: float = 600) -> dict[str, Any]:

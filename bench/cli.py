@@ -63,7 +63,7 @@ def _compile(work: Path, sizes: Sizes) -> list[Row]:
 
 
 BENCHMARKS: dict[str, tuple[str, Callable[[Path, Sizes], list[Row]]]] = {
-    "overhead": ("engine overhead per candidate at each population, and peak engine memory", _overhead),
+    "overhead": ("engine overhead per candidate at each population, the LLM client's cost per call, peak engine memory", _overhead),
     "evaluation": ("a trivial sandboxed Python evaluation through the local backend, cold and warm", _evaluation),
     "pipeline": ("pipeline utilisation with a 200 ms LLM and a 200 ms evaluation", _pipeline),
     "compile": ("rebuild of a one-line change of the Rust example against a cold build", _compile),

@@ -2,9 +2,6 @@
 
     python -m bench.engine_child SPEC.json RESULT.json
 
-With "profile": PATH in the spec, the run is profiled with cProfile and the
-statistics written to PATH (`python -m bench --profile DIR`).
-
 The parent (bench/overhead.py, bench/pipeline.py) writes the task, seeds the
 database and runs the mock LLM server; this process runs nothing but the
 engine, so its peak resident memory is the engine's. An event listener (the
@@ -14,6 +11,9 @@ instant evaluation, the gap between two settlements is the whole cost of
 one candidate: selection, prompt, LLM round trip, patch, checks, storage.
 The process's CPU time at the same moments gives the engine's own CPU per
 candidate, which a busy machine inflates less than wall time.
+
+With "profile": PATH in the spec, the run is profiled with cProfile (CPU
+clock) and the statistics written to PATH (`python -m bench --profile DIR`).
 """
 
 from __future__ import annotations

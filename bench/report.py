@@ -150,7 +150,7 @@ def results_section(data: dict[str, Any]) -> str:
     """The "latest results" text of docs/performance.md for one results.json."""
     m, after = data["machine"], data.get("machine_after") or data["machine"]
     return (
-        f"Measured {data['generated_at']} with `python -m bench`{' --quick' if data['mode'] == 'quick' else ''} "
+        f"Measured {data['generated_at']} with `python -m bench{' --quick' if data['mode'] == 'quick' else ''}` "
         f"({data['seconds']:.0f} s) on {m['cores']} cores ({m['cpu']}, Python {m['python']}); load average "
         f"{m['load_average'][0]} at the start and {after['load_average'][0]} at the end; Python speed "
         f"{m['python_speed_us']} us (the CPU time of `sum(range(1000))`; lower is faster). "

@@ -61,19 +61,6 @@ def evaluate(candidate):
     return {"score": float(value), "correct": True}
 '''
 
-SLOW_EVALUATOR = '''"""Evaluator that takes a fixed time: one call of the candidate, then a wait."""
-
-import time
-
-
-def evaluate(candidate):
-    started = time.monotonic()
-    value = candidate.call("solve", 0.5, timeout=10)
-    time.sleep(max(0.0, {seconds} - (time.monotonic() - started)))
-    return {{"score": float(value), "correct": True}}
-'''
-
-
 def term_line(rng: random.Random) -> str:
     """One line of the function body: one of a few shapes, with fresh constants (unique in practice)."""
     a, b, c = (f"{rng.uniform(-2, 2):.6f}" for _ in range(3))
@@ -122,11 +109,11 @@ def mutate(code: str, rng: random.Random) -> str:
     return "\n".join(lines)
 
 
-def write_task(folder: Path, *, llm_base_url: str, evaluator: str = EVALUATOR, settings: str = "") -> Path:
+def write_task(folder: Path, *, llm_base_url: str) -> Path:
     """A task folder whose LLM is the mock server at `llm_base_url` (an OpenAI-compatible endpoint)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "initial.py").write_text(initial_program())
-    (folder / "evaluate.py").write_text(evaluator)
+    (folder / "evaluate.py").write_text(EVALUATOR)
     (folder / "genesis.toml").write_text(
         f"""[task]
 name = "bench"
@@ -145,7 +132,7 @@ max_attempts = 1
 
 [llm.endpoints.mock]
 base_url = "{llm_base_url}"
-{settings}"""
+"""
     )
     return folder
 

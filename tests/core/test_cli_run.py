@@ -8,7 +8,7 @@ import json
 import re
 
 import pytest
-from evolution_helpers import INITIAL, write_task
+from evolution_helpers import INITIAL, mock_model_settings, write_task
 from genesis_core.database import SCHEMA_VERSION, Database, meta_table
 
 
@@ -197,3 +197,15 @@ def test_compare_with_an_unknown_strategy(tmp_path, genesis_cli):
 
 def test_run_of_a_folder_that_does_not_exist(tmp_path, genesis_cli):
     assert_clean_error(genesis_cli(["run", str(tmp_path / "absent")]), "No task folder", "genesis init")
+
+
+def test_an_llm_that_refuses_every_call(tmp_path, genesis_cli):
+    """A wrong key: the run stops after a few failed calls, says why, and can be continued once fixed."""
+    from genesis_core.testing.mock_llm import Fault, MockLLMServer
+
+    task = write_task(tmp_path / "t", toml="[run]\nmax_evaluations = 5\n")
+    with MockLLMServer(responder=lambda body: Fault.AUTH) as server:
+        settings = [f"-s{s}" for s in mock_model_settings(server)]
+        result = genesis_cli(["run", str(task), "--results", str(tmp_path / "r"), *settings, "-s", "llm.max_attempts=1"])
+    assert_clean_error(result, "every recent LLM call failed", "auth")
+    assert "stopped (llm_failing)" in result.stdout

@@ -23,6 +23,7 @@ from evolution_helpers import (
 )
 from genesis_core.config import load_config
 from genesis_core.database import Database
+from genesis_core.errors import ConfigError
 from genesis_core.events import read_events
 from genesis_core.llm_client import LLMClient
 from genesis_core.plugins import get_host
@@ -287,3 +288,38 @@ def test_near_duplicates_are_rejected_unless_the_llm_judge_keeps_them(tmp_path):
         purposes = [c.purpose for c in db.iter_llm_calls("task")]
     assert purposes.count("judge") == 3
     assert len(read_events(tmp_path / "judged" / "events.jsonl", {"novelty_judged"})) == 3
+
+
+def test_a_minimised_score_keeps_the_lowest_as_best(tmp_path):
+    evaluator = (
+        "from genesis_core.evaluation import EvaluationResult\n\n"
+        "def evaluate(candidate):\n"
+        "    x = float(candidate.call('solve', timeout=20))\n"
+        "    return EvaluationResult(score=(x - 7.0) ** 2)\n"
+    )
+    task = write_task(tmp_path / "task", toml="objective = \"minimize\"\n[run]\nmax_evaluations = 15\nseed = 2\n", evaluator=evaluator)
+    stats = run_engine(task, tmp_path / "r", FAST)
+    with open_db(tmp_path / "r") as db:
+        valid = [r for r in db.iter_programs("task") if r.failure is None and r.correct]
+        best = db.best_program("task", "minimize")
+    assert stats.best_score == min(r.score for r in valid) == best.score
+    assert best.score < 36.0  # better (lower) than the initial program's
+    assert (tmp_path / "r" / "best.py").read_text() == best.code
+
+
+def test_runs_sharing_a_database_need_their_own_names(tmp_path, database_url):
+    """Two results folders, one database (SQLite file or PostgreSQL): a second run of the same task is told to pick a name."""
+    task = write_task(tmp_path / "task", toml="[run]\nmax_evaluations = 3\n")
+    shared = [f"run.database_url={database_url}", *FAST]
+    first = run_engine(task, tmp_path / "a", shared)
+    with pytest.raises(ConfigError, match="already holds a run 'task'.*-s run.run_id=NAME"):
+        run_engine(task, tmp_path / "b", shared)
+    second = run_engine(task, tmp_path / "b", [*shared, "run.run_id=second", "run.seed=4"])
+    assert first.evaluations == second.evaluations == 3
+    with Database(database_url, create=False) as db:
+        assert sorted(r.id for r in db.list_runs()) == ["second", "task"]
+        for run_id in ("task", "second"):
+            assert_consistent(db, run_id)
+            assert db.totals(run_id).evaluations == 3
+    meta = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert meta["run_id"] == "second" and meta["database_url"] is not None

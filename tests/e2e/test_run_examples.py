@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from genesis_core.database import Database
 
 REPO = Path(__file__).resolve().parents[2]

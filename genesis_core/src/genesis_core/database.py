@@ -609,11 +609,16 @@ class Database:
     # -- LLM calls -------------------------------------------------------------------
 
     def add_llm_call(self, run_id: str, *, program_id: int | None, purpose: str, model: str, request_seed: int | None,
-                     prompt: str, prompt_hash: str, response: str | None, reasoning: str = "",
+                     prompt: str | list[Any], prompt_hash: str, response: str | None, reasoning: str = "",
                      tokens_in: int = 0, tokens_out: int = 0, cost_usd: float = 0.0, latency_s: float = 0.0,
                      attempts: int = 1, failure: str | None = None, error: str = "",
                      program_code: tuple[str, str] | None = None) -> int:
-        """Record one LLM call; with `program_code` (code, hash) the program gets its code in the same transaction."""
+        """Record one LLM call; with `program_code` (code, hash) the program gets its code in the same transaction.
+
+        `prompt` is the JSON text of `prompt_text(messages)`, or the messages themselves.
+        """
+        if not isinstance(prompt, str):
+            prompt = prompt_text(prompt)
         with self.transaction() as conn:
             if program_code is not None and program_id is not None:
                 conn.execute(_UPDATE_PROGRAM, {"b_id": program_id, "code": program_code[0], "code_hash": program_code[1]})

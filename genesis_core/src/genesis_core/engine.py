@@ -50,7 +50,7 @@ from typing import Any
 from genesis_core import __version__
 from genesis_core.blocks import find_blocks
 from genesis_core.config import GenesisConfig, plugin_settings
-from genesis_core.database import Database, ProgramRecord, call_key, prompt_text
+from genesis_core.database import Database, ProgramRecord, call_key, display_url, prompt_text
 from genesis_core.errors import ConfigError, GenesisError, TaskError
 from genesis_core.events import EventLog
 from genesis_core.job import FailureReason, Job, JobResult
@@ -135,6 +135,7 @@ class RunStats:
     started: float = field(default_factory=time.monotonic)
     stop_reason: str | None = None
     resumed: bool = False
+    last_llm_error: str = ""
 
 
 class _Stopped(Exception):
@@ -289,6 +290,13 @@ class Engine:
             )
         else:
             _check_same_run(run.config, config_json, self.run_id, self.results.root)
+            elsewhere = (run.state or {}).get("results")
+            if elsewhere and elsewhere != str(self.results.root) and self.results.read_run_json() is None:
+                raise ConfigError(
+                    f"The database {display_url(self.db_url)} already holds a run '{self.run_id}' whose results folder is "
+                    f"{elsewhere}. To continue that run, use --results {elsewhere}; to start another run in the same "
+                    f"database, give it its own name with -s run.run_id=NAME."
+                )
             self.db.update_run(self.run_id, status="running", stop_reason=None, finished_at=None, config=config_json)
         self.run_record = run
         self.stats.resumed = self.resumed
@@ -296,8 +304,8 @@ class Engine:
         self.saved_state: dict[str, Any] = dict(run.state or {})
         # The strategy's lag is fixed for the whole run (also across resumes) so results apply at the same points.
         self.lag = int(self.saved_state.get("lag") or (self.max_proposals_in_flight + self.max_evals_in_flight))
-        if "lag" not in self.saved_state:
-            self.saved_state["lag"] = self.lag
+        if self.saved_state.get("lag") != self.lag or self.saved_state.get("results") != str(self.results.root):
+            self.saved_state.update(lag=self.lag, results=str(self.results.root))
             self.db.update_run(self.run_id, state=self.saved_state)
 
     # ==========================================================================
@@ -360,7 +368,6 @@ class Engine:
         self._evals_since_best = 0
         self._llm_failure_streak = 0
         self._no_eval_streak = 0
-        self._last_llm_error = ""
         self._initial_attempts = 0
         self._initial_failures: list[str] = []
         self._meta_text: str = ""
@@ -434,6 +441,7 @@ class Engine:
                 second_parent_id=record.second_parent_id, inspiration_ids=list(record.inspiration_ids or []),
                 island=record.island, generation=record.generation, seed=proposal_seed(self.config.run.seed, record.seq),
                 code=record.code, code_hash=record.code_hash,
+                parent_fitness=self._fitness.get(record.parent_id) if record.parent_id is not None else None,
             )
             self._redo.append(proposal)
         self._next_seq = max(self._next_seq, self.db.max_seq(self.run_id) + 1)
@@ -462,7 +470,7 @@ class Engine:
                 self.request_stop("max_wall_seconds")
             else:
                 self._wall_timer = asyncio.get_running_loop().call_later(remaining, self.request_stop, "max_wall_seconds")
-        dispatcher = asyncio.create_task(self._dispatch(), name="genesis-dispatch")
+        dispatcher = self._spawn(self._dispatch(), "genesis-dispatch")  # a failure there stops the run like any other
         try:
             await self._produce()
         finally:
@@ -779,7 +787,7 @@ class Engine:
             self._llm_failure_streak = 0
         else:
             self._llm_failure_streak += 1
-            self._last_llm_error = f"{result.failure}: {result.error}"
+            self.stats.last_llm_error = f"{result.failure}: {result.error}"
         self.events.emit(
             "llm_call", p.generation if p else None, program_id=p.program_id if p else None, purpose=purpose, model=result.model,
             tokens_in=completion.tokens_in if completion else 0, tokens_out=completion.tokens_out if completion else 0,
@@ -1091,7 +1099,8 @@ class Engine:
 
     def _state(self) -> dict[str, Any]:
         """What the run row keeps beyond what the programs and calls tell (saved when it changes)."""
-        return {"lag": self.lag, "meta": {"text": self._meta_text, "at": self._meta_at}, "llm": self.llm.state()}
+        return {"lag": self.lag, "results": str(self.results.root), "meta": {"text": self._meta_text, "at": self._meta_at},
+                "llm": self.llm.state()}
 
     def _wall(self) -> float:
         return self.previous_wall + (time.monotonic() - self._session_start)
@@ -1192,6 +1201,8 @@ class Engine:
                 pass
 
     def _on_signal(self) -> None:
+        if self._stop_reason == "interrupted":  # a second Ctrl-C: stop waiting for the clean-up
+            raise KeyboardInterrupt
         self.request_stop("interrupted")
 
     def _remove_signals(self, loop: asyncio.AbstractEventLoop) -> None:

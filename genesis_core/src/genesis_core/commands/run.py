@@ -53,7 +53,7 @@ def run(task_dir: Path, overrides: tuple[str, ...], backend: str | None, strateg
     continues the run where it stopped, even after a kill.
     """
     from genesis_core.config import load_config
-    from genesis_core.errors import ConfigError
+    from genesis_core.errors import ConfigError, GenesisError
     from genesis_core.progress import fmt_score
 
     if not task_dir.is_dir():
@@ -77,8 +77,16 @@ def run(task_dir: Path, overrides: tuple[str, ...], backend: str | None, strateg
     if best.is_file():
         click.echo(f"Best program: {best}")
     click.echo(f"Details: genesis status {folder.root}   |   genesis show {folder.root} --best")
+    if stats.stop_reason == "no_progress":
+        click.echo("The last proposals produced nothing new to evaluate (duplicates, rejected or unappliable answers); "
+                   "see `genesis status` for the failures by reason.")
     if stats.stop_reason == "interrupted":
         raise SystemExit(130)
+    if stats.stop_reason == "llm_failing":
+        raise GenesisError(
+            f"The run stopped because every recent LLM call failed; the last one: {stats.last_llm_error.rstrip('.')}. Check the model "
+            f"names in [llm] models, the API key and the endpoint; then run the same command again to continue."
+        )
 
 
 def _extension(config) -> str:  # noqa: ANN001

@@ -87,6 +87,11 @@ objective = "maximize"
 
 [run]
 max_evaluations = 60
+
+# The grid of MAP-Elites (`--strategy map-elites`, `genesis compare`): programs kept per cell of (x, y).
+[strategy.map-elites]
+features = ["x", "y"]
+ranges = { x = [-1.0, 7.0], y = [-5.0, 3.0] }
 """,
     "initial.py": """\
 \"\"\"The program Genesis evolves: only the lines between the EVOLVE-BLOCK markers change.\"\"\"
