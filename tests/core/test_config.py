@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
+from genesis_core.backend import BackendSettings
 from genesis_core.config import load_config, plugin_settings
 from genesis_core.errors import ConfigError
-from genesis_core.backend import BackendSettings
 
 
 def write_task(tmp_path, text: str):
@@ -100,3 +99,11 @@ def test_cli_config_show_and_schema(genesis_cli, tmp_path):
     assert data["run"]["max_evaluations"] == 10 and data["run"]["seed"] == 4
     schema = json.loads(genesis_cli(["config", "schema"]).stdout)
     assert "max_evaluations" in json.dumps(schema)
+
+
+def test_override_keys_may_be_quoted(tmp_path):
+    task = write_task(tmp_path, "")
+    config = load_config(task, ['llm.prices."mock:m".input_per_mtok=1.5', 'llm.prices."mock:m".output_per_mtok=2'], environ={})
+    assert config.llm.prices["mock:m"].input_per_mtok == 1.5
+    with pytest.raises(ConfigError, match="does not start with a valid key"):
+        load_config(task, ["run..seed=1"], environ={})

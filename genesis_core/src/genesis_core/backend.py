@@ -40,9 +40,11 @@ class Backend(ABC):
 
     async def start(self) -> None:
         """Acquire resources (pools, connections). Called once before the first submit."""
+        return None
 
     async def close(self) -> None:
         """Release everything; cancel what is still running."""
+        return None
 
     @abstractmethod
     async def submit(self, job: Job) -> str:

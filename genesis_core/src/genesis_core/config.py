@@ -215,7 +215,7 @@ def load_config(
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"The override '-s {item}' is not of the form section.key=value (for example -s run.max_evaluations=50).")
-        key_path = tuple(part.strip() for part in key.strip().split("."))
+        key_path = _dotted_key(key.strip(), item)
         if len(key_path) < 2:
             raise ConfigError(f"The override '-s {item}' names no section: use section.key=value (for example -s run.seed=3).")
         _set(data, key_path, _parse_value(value.strip()))
@@ -239,6 +239,22 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {exc}. Fix the syntax at that spot.") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not UTF-8 text; save it as UTF-8.") from None
+
+
+def _dotted_key(key: str, item: str) -> tuple[str, ...]:
+    """A TOML dotted key, quoted parts included: `llm.prices."mock:m".input_per_mtok`."""
+    try:
+        node: Any = tomllib.loads(f"{key} = 0")
+    except tomllib.TOMLDecodeError:
+        raise ConfigError(
+            f"The override '-s {item}' does not start with a valid key: write section.key=value, "
+            f'quoting parts that hold other characters (-s \'llm.prices."openai:gpt-5".input_per_mtok=1.25\').'
+        ) from None
+    parts: list[str] = []
+    while isinstance(node, dict):
+        (name, node), = node.items()
+        parts.append(name)
+    return tuple(parts)
 
 
 def _parse_value(text: str) -> Any:

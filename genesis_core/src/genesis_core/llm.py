@@ -161,3 +161,4 @@ class LLMProvider(ABC):
 
     async def close(self) -> None:
         """Close network clients."""
+        return None
