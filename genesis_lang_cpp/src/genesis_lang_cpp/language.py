@@ -14,6 +14,7 @@ from genesis_core.language import (
     LanguageSettings,
     tool_version,
 )
+from genesis_core.task_template import printed_point_task
 
 from genesis_lang_cpp import build as builder
 from genesis_lang_cpp.settings import CppSettings
@@ -46,6 +47,10 @@ class CppLanguage(Language):
         found = shutil.which(self.settings.compiler)
         return [str(Path(found).resolve().parent.parent)] if found else []
 
+    def task_template(self) -> dict[str, str]:
+        """The starter task of `genesis init --language cpp`."""
+        return printed_point_task("cpp", "main.cpp", TASK_PROGRAM)
+
     def run_command(self, artifact: str, args: Sequence[str] = ()) -> list[str]:
         return [artifact if "/" in artifact else f"./{artifact}", *args]
 
@@ -56,3 +61,22 @@ class CppLanguage(Language):
         """The configured compiler first, then g++, clang++ and the disassembler."""
         names = dict.fromkeys((self.settings.compiler, "g++", "clang++", self.settings.objdump))
         return {exe: tool_version(exe) for exe in names}
+
+
+# The program of the starter task (see genesis_core.task_template).
+TASK_PROGRAM = '''// The program Genesis evolves: only the lines between the EVOLVE-BLOCK markers change.
+#include <cstdio>
+
+int main() {
+    // EVOLVE-BLOCK-START
+    double x = 0.5;
+    double y = 0.5;
+    double step = 0.25;
+    for (int i = 0; i < 4; i++) {
+        x = x + step;
+    }
+    // EVOLVE-BLOCK-END
+    std::printf("%.17g %.17g\\n", x, y);
+    return 0;
+}
+'''

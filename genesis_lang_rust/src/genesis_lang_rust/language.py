@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from genesis_core.language import BuildContext, BuildResult, Language, LanguageSettings
+from genesis_core.task_template import printed_point_task
 
 from genesis_lang_rust.cargo_build import build_cargo, find_manifest
 from genesis_lang_rust.rustc_build import build_single_file
@@ -66,8 +67,28 @@ class RustLanguage(Language):
             paths.add(str(Path(self.settings.registry_dir).expanduser()))
         return sorted(paths)
 
+    def task_template(self) -> dict[str, str]:
+        """The starter task of `genesis init --language rust`."""
+        return printed_point_task("rust", "main.rs", TASK_PROGRAM)
+
     def run_command(self, artifact: str, args: Sequence[str] = ()) -> list[str]:
         return [artifact if "/" in artifact else f"./{artifact}", *args]
 
     def hints(self) -> str:
         return HINTS
+
+
+# The program of the starter task (see genesis_core.task_template).
+TASK_PROGRAM = '''// The program Genesis evolves: only the lines between the EVOLVE-BLOCK markers change.
+fn main() {
+    // EVOLVE-BLOCK-START
+    let mut x: f64 = 0.5;
+    let y: f64 = 0.5;
+    let step: f64 = 0.25;
+    for _ in 0..4 {
+        x = x + step;
+    }
+    // EVOLVE-BLOCK-END
+    println!("{} {}", x, y);
+}
+'''
