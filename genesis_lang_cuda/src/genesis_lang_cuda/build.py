@@ -15,9 +15,10 @@ from pathlib import Path
 from genesis_core.errors import GenesisError
 from genesis_core.language import BuildContext, BuildResult
 from genesis_lang_cpp.diagnostics import Diagnostics, parse
+from genesis_lang_cpp.settings import BUILD_DIR, make_build_dir
 
 from genesis_lang_cuda.resources import Kernel, is_ptxas_line, parse_ptxas
-from genesis_lang_cuda.settings import BUILD_DIR, CudaSettings, make_build_dir
+from genesis_lang_cuda.settings import CudaSettings
 
 SOURCE_EXTENSIONS = (".cu", ".cpp", ".cc", ".cxx")
 

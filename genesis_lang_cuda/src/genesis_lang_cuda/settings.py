@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Literal
 
 from genesis_core.language import LanguageSettings
 from pydantic import Field
-
-# Where a build leaves its object files and the program, relative to the job folder.
-BUILD_DIR = ".genesis-build"
-
-
-def make_build_dir(workdir: Path) -> Path:
-    """The job's build folder, as writable as the job folder itself (the sandboxed compiler writes there)."""
-    folder = workdir / BUILD_DIR
-    folder.mkdir(exist_ok=True)
-    os.chmod(folder, workdir.stat().st_mode & 0o7777)
-    return folder
 
 
 class CudaSettings(LanguageSettings):
