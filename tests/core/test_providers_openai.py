@@ -1,4 +1,4 @@
-"""The OpenAI-compatible providers, on the real `openai` SDK against a loopback server."""
+"""The OpenAI-compatible providers against a loopback server: Genesis's lean HTTP client, and the real `openai` SDK."""
 
 from __future__ import annotations
 
@@ -146,6 +146,7 @@ def test_embeddings_come_back_in_input_order(server):
 def test_named_services_default_to_their_own_url(cls, url):
     provider = cls({"api_key": "sk-x"})
     assert str(provider.client.base_url) == url
+    assert provider.base_url == url.rstrip("/")
 
 
 def test_named_services_read_their_own_key_variable():
@@ -160,3 +161,111 @@ def test_settings_never_show_the_key():
     provider = OpenAIProvider({"api_key": "sk-secret-value-123456789"})
     assert "sk-secret-value" not in repr(provider.settings)
     assert "sk-secret-value" not in str(provider.settings.model_dump())
+
+
+class TestOpenAIProviderThroughTheSDK(ProviderPluginTests):
+    """The same checks with `[llm] http_client = "sdk"`: the official SDK's path reads the same answers the same way."""
+
+    provider_class = OpenAIProvider
+    plugin_module = openai_plugin
+    wire = "openai"
+
+    def make_provider(self, server, **settings):
+        return super().make_provider(server, http_client="sdk", **settings)
+
+
+def test_calls_share_one_kept_alive_connection(server):
+    async def run():
+        provider = OpenAIProvider({"base_url": server.openai_base_url, "api_key": API_KEY})
+        try:
+            return [await provider.complete(_request("gpt-4o-mini")) for _ in range(5)]
+        finally:
+            await provider.close()
+
+    completions = asyncio.run(run())
+    assert [c.text for c in completions] == ["Mock answer from gpt-4o-mini."] * 5
+    assert len(server.requests) == 5
+    assert server.connections_opened == 1
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced(server):
+    async def run():
+        provider = OpenAIProvider({"base_url": server.openai_base_url, "api_key": API_KEY})
+        try:
+            first = await provider.complete(_request("gpt-4o-mini"))
+            server.close_connections()  # as a server does with idle kept-alive connections
+            await asyncio.sleep(0.05)
+            second = await provider.complete(_request("gpt-4o-mini"))
+            return first, second
+        finally:
+            await provider.close()
+
+    first, second = asyncio.run(run())
+    assert first.text == second.text == "Mock answer from gpt-4o-mini."
+    assert server.connections_opened == 2
+    assert len(server.requests) == 2  # sent once each: the closed connection was noticed before sending
+
+
+def test_the_services_error_message_and_status_reach_the_caller(server):
+    from genesis_core.llm import ProviderError
+
+    async def run():
+        provider = OpenAIProvider({"base_url": server.openai_base_url, "api_key": "sk-wrong"})
+        try:
+            return await provider.complete(_request("gpt-4o-mini"))
+        finally:
+            await provider.close()
+
+    with pytest.raises(ProviderError) as caught:
+        asyncio.run(run())
+    assert caught.value.reason == "auth"
+    assert "HTTP 401: Incorrect API key provided: sk-wrong." in str(caught.value)
+
+
+def test_a_proxy_variable_sends_requests_through_the_sdk_and_the_proxy(server, monkeypatch):
+    # The mock answers absolute-form requests too, so it can stand in for the proxy of a server that does not exist.
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.base_url)
+    monkeypatch.setenv("http_proxy", server.base_url)
+
+    async def run():
+        provider = OpenAIProvider({"base_url": "http://llm.invalid/v1", "api_key": API_KEY})
+        try:
+            return provider.uses_sdk, await provider.complete(_request("gpt-4o-mini"))
+        finally:
+            await provider.close()
+
+    uses_sdk, completion = asyncio.run(run())
+    assert uses_sdk
+    assert completion.text == "Mock answer from gpt-4o-mini."
+    assert server.requests[0].path == "http://llm.invalid/v1/chat/completions"
+
+
+def test_without_a_proxy_the_lean_client_is_used(server):
+    provider = OpenAIProvider({"base_url": server.openai_base_url})
+    assert not provider.uses_sdk
+    assert OpenAIProvider({"base_url": server.openai_base_url, "http_client": "sdk"}).uses_sdk
+
+
+@pytest.mark.parametrize(("http_client", "agent"), [("genesis", "genesis"), ("sdk", "AsyncOpenAI/Python")])
+def test_llm_section_http_client_picks_the_client_that_sends(server, http_client, agent):
+    from genesis_core.config import GenesisConfig
+    from genesis_core.llm_client import LLMClient
+
+    config = GenesisConfig.model_validate({"llm": {
+        "models": ["mock:gpt-4o-mini"], "http_client": http_client,
+        "prices": {"mock:gpt-4o-mini": {"input_per_mtok": 0.15, "output_per_mtok": 0.6}},
+        "endpoints": {"mock": {"base_url": server.openai_base_url, "api_key_env": "GENESIS_TEST_MOCK_KEY"}},
+    }})
+
+    async def run():
+        client = LLMClient(config, environ={"GENESIS_TEST_MOCK_KEY": API_KEY})
+        try:
+            return await client.complete("mock:gpt-4o-mini", [Message(role="user", content="Improve it.")])
+        finally:
+            await client.close()
+
+    result = asyncio.run(run())
+    assert result.ok and result.completion.text == "Mock answer from gpt-4o-mini."
+    assert server.requests[0].headers["user-agent"].startswith(agent)

@@ -96,6 +96,11 @@ class LLMSection(Section):
     retry_backoff_s: float = Field(
         1.0, ge=0, description="Wait before the first retry; doubles per attempt (with jitter, at most 60 s). A Retry-After header wins."
     )
+    http_client: Literal["genesis", "sdk"] = Field(
+        "genesis",
+        description="How OpenAI-compatible providers send requests: 'genesis' (a lean HTTP/1.1 client, a tenth of the SDK's "
+        "CPU per call) or 'sdk' (the official openai SDK). A proxy variable (HTTPS_PROXY...) for the server means 'sdk'.",
+    )
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
     prices: dict[str, PriceConfig] = Field(default_factory=dict, description="Per model string; overrides the shipped price table.")
     replay_from: str | None = Field(None, description="Replay the LLM calls of an earlier run (its results folder or database URL).")

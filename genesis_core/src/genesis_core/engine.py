@@ -833,8 +833,9 @@ class Engine:
         """The novelty check, in proposal order: accepted candidates join their island's set at once."""
         assert self.novelty is not None and p.code is not None
         vector = await self._embed(p.code)
+        entry = self.novelty.entry(vector=vector)
         if p.kind != "initial":
-            verdict = self.novelty.check(p.code, p.island, vector=vector)
+            verdict = self.novelty.check(p.code, p.island, entry=entry)
             if not verdict.novel and self.config.novelty.judge and verdict.nearest_id is not None:
                 verdict.novel = await self._judged_novel(p, verdict.nearest_id)
             if not verdict.novel:
@@ -843,7 +844,7 @@ class Engine:
                                    f"(novelty.threshold {self.novelty.threshold})",
                              duplicate_of=verdict.nearest_id)
                 return False
-        self.novelty.add(p.program_id, p.island, vector=vector)
+        self.novelty.add(p.program_id, p.island, entry=entry)
         if self.config.novelty.embedding != "shingles":
             p.embedding = list(vector)  # a model's embedding cost a call: kept; the built-in one is recomputed from the code
         return True

@@ -1,10 +1,12 @@
 """Novelty: rejecting candidates too similar to the programs of their island.
 
-The built-in embedding needs no network and no model: the code's tokens are
-cut into overlapping 3-token shingles, each hashed (crc32 of the tokens, then
-the hash of the tuple of three: the same in every process) into one of `dims`
-signed buckets, and the counts are scaled to unit length. Cosine similarity
-is then the dot product.
+The built-in embedding needs no network and no model: the code without its
+whitespace is cut into overlapping 6-character shingles, each hashed (a
+polynomial hash, the same in every process) into one of `dims` signed
+buckets, and the counts are scaled to unit length. Cosine similarity is then
+the dot product. It is computed with NumPy in a few array operations: it runs
+once per candidate on the engine's own thread, and a per-token Python loop
+cost ten times as much.
 
 A check compares the candidate with a bounded set per island: its most
 recent `per_island_limit` programs and its `elite_limit` best. To stay cheap
@@ -20,48 +22,59 @@ that sends it to a model; `NoveltyFilter.judge` reads the verdict.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
-import operator
 import re
-import zlib
-from array import array
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from genesis_core.blocks import block_texts
 from genesis_core.errors import GenesisError, TaskError
 from genesis_core.llm import Message
 
-TOKEN_RE = re.compile(r"\w+|[^\w\s]")
-SHINGLE = 3
+SHINGLE = 6  # characters
+_WHITESPACE = b" \t\n\r\f\v"
+_MULTIPLIER = 1_000_003
+_MIX = 0x9E3779B97F4A7C15
 
 
-def shingle_embedding(text: str, dims: int = 256) -> array:
-    """A unit vector of hashed 3-token shingle counts; whitespace and layout do not matter."""
+def shingle_embedding(text: str, dims: int = 256) -> Any:
+    """A unit vector (a NumPy array) of hashed shingle counts; whitespace and layout do not matter."""
+    import numpy as np
+
     if dims < 8:
         raise ValueError(f"dims must be at least 8, not {dims}")
-    vector = array("d", bytes(8 * dims))
-    tokens = TOKEN_RE.findall(text)
-    if not tokens:
-        return vector
-    crc = {t: zlib.crc32(t.encode("utf-8")) for t in set(tokens)}
-    hashes = [crc[t] for t in tokens]
-    # Tuples of ints hash the same in every process (no string hash randomisation).
-    shingles = zip(*(hashes[i:] for i in range(min(SHINGLE, len(hashes)))), strict=False)
+    raw = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    chars = raw[_not_whitespace(np)[raw]].astype(np.uint64)
+    if chars.size == 0:
+        return np.zeros(dims)
+    width = min(SHINGLE, chars.size)
+    count = chars.size - width + 1
+    key = np.zeros(count, dtype=np.uint64)
+    for offset in range(width):  # key = sum(char[i + offset] * M^(width - 1 - offset)), modulo 2^64
+        key = key * np.uint64(_MULTIPLIER) + chars[offset:offset + count]
+    key = (key ^ (key >> np.uint64(29))) * np.uint64(_MIX)
+    key ^= key >> np.uint64(32)
     # One bucket among 2 * dims: the lower half adds, the upper half subtracts.
-    for key, count in Counter(map(hash, shingles)).items():
-        bucket = (key ^ (key >> 29)) % (2 * dims)
-        if bucket < dims:
-            vector[bucket] += count
-        else:
-            vector[bucket - dims] -= count
-    return _unit(vector)
+    counts = np.bincount((key % np.uint64(2 * dims)).astype(np.intp), minlength=2 * dims)
+    return _unit(counts[:dims] - counts[dims:])
+
+
+@functools.cache
+def _not_whitespace(np: Any) -> Any:
+    """A lookup table: byte value -> whether it is kept (not ASCII whitespace)."""
+    table = np.ones(256, dtype=bool)
+    table[list(_WHITESPACE)] = False
+    return table
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     """Dot product of two unit vectors."""
-    return sum(map(operator.mul, a, b))
+    import numpy as np
+
+    return float(np.dot(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)))
 
 
 @dataclass(slots=True)
@@ -78,9 +91,11 @@ class JudgeVerdict:
 
 
 @dataclass(slots=True)
-class _Entry:
+class NoveltyEntry:
+    """A vector ready for comparison: made once per candidate, used by `check` and kept by `add`."""
+
     program_id: int
-    vector: array
+    vector: Any  # a unit NumPy array
     positive: int  # bit i set when vector[i] > 0
     negative: int  # bit i set when vector[i] < 0
 
@@ -106,10 +121,10 @@ class NoveltyFilter:
         self.exact_candidates = max(1, exact_candidates)
         self.dims = dims
         self.comment = comment
-        self.recent: dict[int, deque[_Entry]] = {}
-        self.elites: dict[int, list[tuple[float, int, _Entry]]] = {}  # ascending by score
+        self.recent: dict[int, deque[NoveltyEntry]] = {}
+        self.elites: dict[int, list[tuple[float, int, NoveltyEntry]]] = {}  # ascending by score
 
-    def embed(self, code: str) -> array:
+    def embed(self, code: str) -> Any:
         """The built-in embedding of the code's EVOLVE-BLOCK regions (the whole code without a comment syntax)."""
         text = code
         if self.comment is not None:
@@ -119,9 +134,16 @@ class NoveltyFilter:
                 text = code
         return shingle_embedding(text, self.dims)
 
-    def check(self, code: str, island: int, vector: list[float] | None = None) -> NoveltyVerdict:
+    def entry(self, code: str = "", vector: Sequence[float] | None = None, program_id: int = -1) -> NoveltyEntry:
+        """The comparison form of a program: its unit vector (given, or the built-in embedding of `code`) and sign patterns."""
+        import numpy as np
+
+        unit = _unit(np.asarray(vector, dtype=np.float64)) if vector is not None else self.embed(code)
+        return NoveltyEntry(program_id, unit, _bits(unit > 0), _bits(unit < 0))
+
+    def check(self, code: str, island: int, vector: Sequence[float] | None = None, *, entry: NoveltyEntry | None = None) -> NoveltyVerdict:
         """Whether `code` is novel enough for `island`; cost bounded by the per-island limits."""
-        candidate = self._entry(-1, code, vector)
+        candidate = entry if entry is not None else self.entry(code, vector)
         pool = self._pool(island)
         if not pool:
             return NoveltyVerdict(novel=True, similarity=0.0, nearest_id=None)
@@ -131,18 +153,21 @@ class NoveltyFilter:
             key=lambda e: (e.positive ^ candidate.positive).bit_count() + (e.negative ^ candidate.negative).bit_count(),
         )[: self.exact_candidates]
         best_similarity, nearest = -1.0, None
-        for entry in closest:
-            similarity = cosine(candidate.vector, entry.vector)
+        for other in closest:
+            similarity = float(candidate.vector @ other.vector)
             if similarity > best_similarity:
-                best_similarity, nearest = similarity, entry.program_id
+                best_similarity, nearest = similarity, other.program_id
         best_similarity = max(-1.0, min(1.0, best_similarity))
         return NoveltyVerdict(novel=best_similarity < self.threshold, similarity=best_similarity, nearest_id=nearest)
 
-    def add(self, program_id: int, island: int, code: str | None = None, vector: list[float] | None = None, *, score: float | None = None) -> None:
+    def add(self, program_id: int, island: int, code: str | None = None, vector: Sequence[float] | None = None, *,
+            score: float | None = None, entry: NoveltyEntry | None = None) -> None:
         """Remember an accepted program of `island`; with a score it may join the island's elites."""
-        if code is None and vector is None:
-            raise ValueError("add() needs the program's code or its vector")
-        entry = self._entry(program_id, code or "", vector)
+        if entry is None:
+            if code is None and vector is None:
+                raise ValueError("add() needs the program's code, its vector or its entry")
+            entry = self.entry(code or "", vector)
+        entry.program_id = program_id
         recent = self.recent.setdefault(island, deque(maxlen=self.per_island_limit))
         if recent:
             self._check_dims(entry.vector, recent[0].vector)
@@ -163,20 +188,14 @@ class NoveltyFilter:
         """
         return parse_judgement(await ask(messages))
 
-    def _pool(self, island: int) -> list[_Entry]:
+    def _pool(self, island: int) -> list[NoveltyEntry]:
         pool = list(self.recent.get(island, ()))
         seen = {e.program_id for e in pool}
         pool.extend(e for _, pid, e in self.elites.get(island, ()) if pid not in seen)
         return pool
 
-    def _entry(self, program_id: int, code: str, vector: list[float] | None) -> _Entry:
-        unit = _unit(array("d", vector)) if vector is not None else self.embed(code)
-        positive = int("".join("1" if v > 0 else "0" for v in reversed(unit)) or "0", 2)
-        negative = int("".join("1" if v < 0 else "0" for v in reversed(unit)) or "0", 2)
-        return _Entry(program_id, unit, positive, negative)
-
     @staticmethod
-    def _check_dims(a: array, b: array) -> None:
+    def _check_dims(a: Any, b: Any) -> None:
         if len(a) != len(b):
             raise GenesisError(
                 f"A novelty vector has {len(a)} dimensions but the island's programs have {len(b)}: one run must use "
@@ -197,9 +216,17 @@ def parse_judgement(answer: str) -> JudgeVerdict:
     return JudgeVerdict(novel=match.group(1).upper() == "NOVEL", reason=reason)
 
 
-def _unit(vector: array) -> array:
-    norm = math.sqrt(sum(map(operator.mul, vector, vector)))
-    if norm == 0:
-        return vector
-    scale = 1.0 / norm
-    return array("d", [v * scale for v in vector])
+def _unit(vector: Any) -> Any:
+    """`vector` (a NumPy array) scaled to length 1, as float64; a zero vector stays zero."""
+    import numpy as np
+
+    vector = vector.astype(np.float64)
+    norm = math.sqrt(float(vector @ vector))
+    return vector / norm if norm else vector
+
+
+def _bits(mask: Any) -> int:
+    """A boolean NumPy array as a Python integer: bit i is mask[i]."""
+    import numpy as np
+
+    return int.from_bytes(np.packbits(mask, bitorder="little").tobytes(), "little")

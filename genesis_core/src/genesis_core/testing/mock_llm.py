@@ -224,6 +224,7 @@ class MockLLMServer:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
+        self.connections_opened = 0
         self._counter = 0
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -248,6 +249,14 @@ class MockLLMServer:
         self._stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
+        self.close_connections()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def close_connections(self) -> None:
+        """Close every open client connection, as a server does with idle kept-alive ones."""
         with self._lock:
             connections = list(self._connections)
         for conn in connections:
@@ -255,10 +264,6 @@ class MockLLMServer:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd = None
-        self._thread = None
 
     def __enter__(self) -> MockLLMServer:
         return self.start()
@@ -334,6 +339,7 @@ class MockLLMServer:
         with self._lock:
             if add:
                 self._connections.add(conn)
+                self.connections_opened += 1
             else:
                 self._connections.discard(conn)
 
