@@ -1,16 +1,15 @@
 """What one LLM call costs the engine's process, against the instant mock, and the floor below it.
 
-Part of every candidate's time is the LLM client: Genesis calls an
-OpenAI-compatible server through the official `openai` SDK (request
-validation and transformation, httpx, response models). This benchmark
-sends the same proposal prompt (about 12 KB, a parent and three
-inspirations) to the instant mock server three ways, in a process of its
-own so that the mock server (in the parent) does not share its interpreter:
+Part of every candidate's time is the LLM client. This benchmark sends the
+same proposal prompt (about 12 KB, a parent and three inspirations) to the
+instant mock server four ways, in a process of its own so that the mock
+server (in the parent) does not share its interpreter:
 
-- `LLMClient.complete`: what the engine does (the provider, its SDK, retries, budget);
+- `LLMClient.complete`: what the engine does (the OpenAI provider on Genesis's
+  lean HTTP client, `providers/http_client.py`; retries, budget);
+- the same with `[llm] http_client = "sdk"`: the provider on the official
+  `openai` SDK (what a proxy setting also selects);
 - the SDK alone: `AsyncOpenAI.chat.completions.create` with the same fields;
-- the SDK's documented low-level `client.post(...)`, which skips its request
-  transformation (the response is still parsed into its models);
 - a bare HTTP/1.1 request with the same JSON body on a kept-alive asyncio
   connection, the answer parsed with `json.loads` (the floor).
 
@@ -68,20 +67,20 @@ async def measure(base_url: str, calls: int) -> dict[str, dict[str, float]]:
     payload = json.dumps(body).encode()
     out: dict[str, dict[str, float]] = {}
 
-    config = GenesisConfig.model_validate({"llm": {"models": ["mock:bench-model"], "endpoints": {"mock": {"base_url": base_url}}}})
-    client = LLMClient(config)
-    try:
-        out["genesis_llm_client"] = await _timed(lambda: client.complete("mock:bench-model", messages, seed=1), calls)
-    finally:
-        await client.close()
+    for key, http_client in (("genesis_llm_client", "genesis"), ("genesis_llm_client_sdk", "sdk")):
+        config = GenesisConfig.model_validate({"llm": {"models": ["mock:bench-model"], "http_client": http_client,
+                                                        "endpoints": {"mock": {"base_url": base_url}}}})
+        client = LLMClient(config)
+        try:
+            out[key] = await _timed(lambda: client.complete("mock:bench-model", messages, seed=1), calls)  # noqa: B023
+        finally:
+            await client.close()
 
     import openai
-    from openai.types.chat import ChatCompletion
 
     sdk = openai.AsyncOpenAI(base_url=base_url, api_key="none", max_retries=0)
     try:
         out["openai_sdk_create"] = await _timed(lambda: sdk.chat.completions.create(**body), calls)
-        out["openai_sdk_post"] = await _timed(lambda: sdk.post("/chat/completions", body=body, cast_to=ChatCompletion), calls)
     finally:
         await sdk.close()
 

@@ -77,9 +77,9 @@ def run(workdir: Path, populations: list[int], candidates: int, warmup: int, pro
                 peak = (population, measured["peak_rss_mb"])
         floor = run_llm_floor(server.openai_base_url, max(50, candidates))
     for key, measure in (
-        ("genesis_llm_client", "LLM call to the instant mock, CPU of the caller: Genesis LLM client"),
+        ("genesis_llm_client", "LLM call to the instant mock, CPU of the caller: Genesis LLM client (lean HTTP client)"),
+        ("genesis_llm_client_sdk", "  the same with [llm] http_client = \"sdk\" (the openai SDK)"),
         ("openai_sdk_create", "  the OpenAI SDK alone (chat.completions.create)"),
-        ("openai_sdk_post", "  the OpenAI SDK's low-level post (no request transformation)"),
         ("bare_http", "  bare HTTP/1.1 on asyncio with json.loads (the floor)"),
     ):
         rows.append(Row(f"llm.{key}_cpu_ms", measure, floor[key]["cpu_ms"], "ms", details={"wall_ms": round(floor[key]["wall_ms"], 3)}))

@@ -4,9 +4,9 @@
 clock and writes DIR/<benchmark>.prof; this module turns one into a short
 table: the cumulative CPU of the functions that make up one candidate's
 way through the engine, divided by the number of candidates. cProfile adds
-a cost to every Python call, so parts made of many small calls (the OpenAI
-SDK, SQLAlchemy) look bigger than they are; the shares still say where to
-look first.
+a cost to every Python call, so parts made of many small calls (SQLAlchemy,
+structlog) look bigger than they are; the shares still say where to look
+first.
 
     python -m bench.profile_summary DIR/overhead-1000.prof CANDIDATES
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 # (label, file path fragment, function name): parts of one candidate's way, chosen so that they do not nest,
 # except the events, which are also emitted inside the other parts.
 PARTS: tuple[tuple[str, str, str], ...] = (
-    ("LLM client round trip (SDK, HTTP, answer parsing)", "genesis_core/llm_client.py", "complete"),
+    ("LLM client round trip (HTTP, answer parsing)", "genesis_core/llm_client.py", "complete"),
     ("recording the LLM call and the code (database, event)", "genesis_core/engine.py", "_record_call"),
     ("patch application", "genesis_core/patches.py", "apply_response"),
     ("syntax check of the candidate", "genesis_core/languages/", "check_syntax"),

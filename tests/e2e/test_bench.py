@@ -59,7 +59,7 @@ def test_engine_evaluation_and_pipeline_rows(tmp_path):
         for measure in ("median_ms", "p99_ms", "cpu_ms", "llm_ms", "resume_s")
     ]
     expected += [
-        "llm.genesis_llm_client_cpu_ms", "llm.openai_sdk_create_cpu_ms", "llm.openai_sdk_post_cpu_ms", "llm.bare_http_cpu_ms",
+        "llm.genesis_llm_client_cpu_ms", "llm.genesis_llm_client_sdk_cpu_ms", "llm.openai_sdk_create_cpu_ms", "llm.bare_http_cpu_ms",
         "overhead.growth", "overhead.cpu_growth", "memory.peak_mb",
         "evaluation.warm_ms", "evaluation.cold_ms", "evaluation.fresh_ms",
         "pipeline.utilisation", "pipeline.achieved_per_s", "pipeline.ideal_per_s",

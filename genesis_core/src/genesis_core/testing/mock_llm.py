@@ -573,11 +573,12 @@ def program_in_prompt(body: dict[str, Any]) -> tuple[str, str] | None:
     """The first fenced program holding an EVOLVE-BLOCK-START marker in the last user message,
     with its comment prefix; None when the prompt shows none."""
     for code in _FENCE_RE.findall(last_user_message(body)):
-        for line in code.splitlines():
-            stripped = line.strip()
-            at = stripped.find("EVOLVE-BLOCK-START")
-            if at > 0:
-                return code, stripped[:at].strip()
+        at = code.find("EVOLVE-BLOCK-START")
+        while at >= 0:  # the first marker with a comment prefix before it on its line
+            prefix = code[code.rfind("\n", 0, at) + 1:at].strip()
+            if prefix:
+                return code, prefix
+            at = code.find("EVOLVE-BLOCK-START", at + 1)
     return None
 
 
