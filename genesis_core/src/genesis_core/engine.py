@@ -986,9 +986,7 @@ class Engine:
             "score": score, "correct": correct, "failure": failure, "error": error or "", "metrics": metrics, "feedback": feedback or "",
             "artifacts": artifacts, "timings": timings, "duplicate_of": duplicate_of, "embedding": embedding,
         }
-        if p.code is not None:
-            values["code"] = p.code
-            values["code_hash"] = p.code_hash
+        # The code itself was stored when it became known (the pending row of a first program, else with its LLM call).
         run_values = None
         if time.monotonic() - self._strategy_saved_at >= STRATEGY_SAVE_INTERVAL_S:
             run_values = {"strategy_state": self.strategy.state(), "wall_seconds": self._wall()}
