@@ -35,6 +35,16 @@ def test_capacity_defaults_to_the_cores():
     assert LocalBackend({"max_jobs": 3}).capacity() == 3
 
 
+def test_gpu_jobs_default_to_one_per_visible_gpu(monkeypatch):
+    from genesis_core.backends.local import gpu_count
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,3")
+    assert gpu_count() == 3 and LocalBackend().gpu_capacity() == 3
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")  # CUDA's way of hiding every GPU
+    assert gpu_count() == 0 and LocalBackend().gpu_capacity() == 1
+    assert LocalBackend({"gpu_jobs": 2}).gpu_capacity() == 2
+
+
 def test_job_folders_are_removed_and_kept_on_request(tmp_path: Path):
     task = tmp_path / "task"
     task.mkdir()

@@ -12,12 +12,17 @@ JOB.json RESULT.json` process, exactly what remote backends run.
 Either way each job has its own folder, its wall time kills the whole
 process tree, and its result is a `JobResult` (a fault of the backend
 becomes a failed result, never an exception out of `wait`).
+
+Jobs of a language that needs a GPU (CUDA) also take one of `gpu_jobs`
+slots, one per GPU by default: a kernel's timing is its score, and two
+candidates sharing one GPU would skew each other's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import itertools
 import json
 import os
@@ -49,6 +54,12 @@ class LocalSettings(BackendSettings):
     )
     keep_job_dirs: bool = Field(False, description="Keep each job's folder after it finishes (for debugging; warm workers only).")
     kill_grace_s: float = Field(5.0, ge=0, description="Seconds past a job's wall time before the backend kills it from outside.")
+    gpu_jobs: int | None = Field(
+        None,
+        ge=1,
+        description="Jobs of languages that need a GPU (CUDA) at once, build included; default: the number of GPUs of this "
+        "machine (CUDA_VISIBLE_DEVICES, else /dev/nvidia0, /dev/nvidia1...), at least 1, so candidates never share a GPU.",
+    )
 
 
 class LocalBackend(Backend):
@@ -64,6 +75,8 @@ class LocalBackend(Backend):
         self._root: Path | None = None
         self._own_root = False
         self._semaphore: asyncio.Semaphore | None = None
+        self._gpu_semaphore: asyncio.Semaphore | None = None
+        self._needs_gpu: dict[str, bool] = {}
         self._server: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task | None = None
         self._server_lock: asyncio.Lock | None = None
@@ -83,6 +96,10 @@ class LocalBackend(Backend):
     def capacity(self) -> int:
         return self.settings.max_jobs or os.cpu_count() or 1
 
+    def gpu_capacity(self) -> int:
+        """How many jobs of a GPU language run at once."""
+        return self.settings.gpu_jobs or max(1, gpu_count())
+
     def check(self) -> str | None:
         if not hasattr(os, "fork"):
             return "the local backend needs a POSIX system (fork, setrlimit); use another backend on this platform"
@@ -101,6 +118,7 @@ class LocalBackend(Backend):
             self._root = Path(tempfile.mkdtemp(prefix="genesis-local-", dir=memory_folder()))
             self._own_root = True
         self._semaphore = asyncio.Semaphore(self.capacity())
+        self._gpu_semaphore = asyncio.Semaphore(self.gpu_capacity())
         self._server_lock = asyncio.Lock()
         if self.settings.warm:
             await self._ensure_server()
@@ -128,6 +146,7 @@ class LocalBackend(Backend):
         if self._root is not None and self._own_root and not self.settings.keep_job_dirs:
             shutil.rmtree(self._root, ignore_errors=True)
         self._semaphore = None
+        self._gpu_semaphore = None
 
     async def submit(self, job: Job) -> str:
         if self._semaphore is None:
@@ -155,9 +174,10 @@ class LocalBackend(Backend):
     # -- running jobs -------------------------------------------------------------------------
 
     async def _execute(self, handle: str, job: Job) -> JobResult:
-        assert self._semaphore is not None
+        assert self._semaphore is not None and self._gpu_semaphore is not None
+        gpu_slot = self._gpu_semaphore if self._language_needs_gpu(job.language) else contextlib.nullcontext()
         try:
-            async with self._semaphore:
+            async with gpu_slot, self._semaphore:
                 if handle in self._cancelled:
                     return JobResult.failed(job.id, FailureReason.CANCELLED, "The evaluation was cancelled before it started.")
                 if self.settings.warm:
@@ -169,6 +189,16 @@ class LocalBackend(Backend):
         finally:
             self._cancelled.discard(handle)
         return result
+
+    def _language_needs_gpu(self, name: str) -> bool:
+        if name not in self._needs_gpu:
+            from genesis_core.plugins import get_host
+
+            try:
+                self._needs_gpu[name] = bool(get_host().get("languages", name).needs_gpu)
+            except Exception:  # an unknown language fails in the worker, with its own message
+                self._needs_gpu[name] = False
+        return self._needs_gpu[name]
 
     async def _kill(self, handle: str, reason: str) -> None:
         if handle in self._waiters and self._server is not None and self._server.stdin is not None:
@@ -267,6 +297,14 @@ def memory_folder(min_free_bytes: int = 2 << 30) -> str | None:
     if info.f_flag & os.ST_NOEXEC or info.f_flag & os.ST_RDONLY or info.f_bavail * info.f_frsize < min_free_bytes:
         return None
     return "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else None
+
+
+def gpu_count() -> int:
+    """The NVIDIA GPUs jobs here can use: those CUDA_VISIBLE_DEVICES names, else the device files /dev/nvidiaN."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip():
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    return len([d for d in glob.glob("/dev/nvidia[0-9]*") if d[len("/dev/nvidia"):].isdigit()])
 
 
 @hookimpl
