@@ -101,3 +101,14 @@ def test_unknown_benchmark_is_refused(tmp_path):
     assert proc.returncode == 2
     assert "invalid choice: 'nonsense'" in proc.stderr
     assert not output.exists()
+
+
+def test_parts_prints_every_part_of_a_candidate_with_its_cpu():
+    proc = subprocess.run([sys.executable, "-m", "bench.parts", "5"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    parts = {line.split("  ")[0].strip(): float(line.split(" ms")[0].split()[-1]) for line in lines}
+    for name in ("LLM call", "syntax check", "novelty", "database: pending row", "database: LLM call", "database: result", "events"):
+        assert any(part.startswith(name) for part in parts), (name, lines)
+    assert all(ms > 0 for ms in parts.values()), lines
+    assert parts["sum"] == pytest.approx(sum(ms for part, ms in parts.items() if part != "sum"), abs=0.01)
