@@ -1,12 +1,13 @@
 """Novelty: rejecting candidates too similar to the programs of their island.
 
-The built-in embedding needs no network and no model: the code without its
-whitespace is cut into overlapping 6-character shingles, each hashed (a
-polynomial hash, the same in every process) into one of `dims` signed
-buckets, and the counts are scaled to unit length. Cosine similarity is then
-the dot product. It is computed with NumPy in a few array operations: it runs
-once per candidate on the engine's own thread, and a per-token Python loop
-cost ten times as much.
+The built-in embedding needs no network and no model: the code's tokens
+(words, and each other non-space character) are cut into overlapping 3-token
+shingles, each hashed (crc32 of the tokens, combined and mixed: the same in
+every process) into one of `dims` signed buckets, and the counts are scaled
+to unit length. Cosine similarity is then the dot product. Past the
+tokenizer it is computed with NumPy in a few array operations: it runs once
+per candidate on the engine's own thread, where a per-shingle Python loop
+cost three times as much.
 
 A check compares the candidate with a bounded set per island: its most
 recent `per_island_limit` programs and its `elite_limit` best. To stay cheap
@@ -22,9 +23,9 @@ that sends it to a model; `NoveltyFilter.judge` reads the verdict.
 from __future__ import annotations
 
 import bisect
-import functools
 import math
 import re
+import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -34,40 +35,31 @@ from genesis_core.blocks import block_texts
 from genesis_core.errors import GenesisError, TaskError
 from genesis_core.llm import Message
 
-SHINGLE = 6  # characters
-_WHITESPACE = b" \t\n\r\f\v"
-_MULTIPLIER = 1_000_003
-_MIX = 0x9E3779B97F4A7C15
+TOKEN_RE = re.compile(rb"\w+|[^\w\s]")
+SHINGLE = 3  # tokens
+_FIRST, _SECOND, _MIX = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x94D049BB133111EB
 
 
 def shingle_embedding(text: str, dims: int = 256) -> Any:
-    """A unit vector (a NumPy array) of hashed shingle counts; whitespace and layout do not matter."""
+    """A unit vector (a NumPy array) of hashed 3-token shingle counts; whitespace and layout do not matter."""
     import numpy as np
 
     if dims < 8:
         raise ValueError(f"dims must be at least 8, not {dims}")
-    raw = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    chars = raw[_not_whitespace(np)[raw]].astype(np.uint64)
-    if chars.size == 0:
+    tokens = TOKEN_RE.findall(text.encode("utf-8"))
+    if not tokens:
         return np.zeros(dims)
-    width = min(SHINGLE, chars.size)
-    count = chars.size - width + 1
-    key = np.zeros(count, dtype=np.uint64)
-    for offset in range(width):  # key = sum(char[i + offset] * M^(width - 1 - offset)), modulo 2^64
-        key = key * np.uint64(_MULTIPLIER) + chars[offset:offset + count]
+    crc = {token: zlib.crc32(token) for token in set(tokens)}
+    hashes = np.array([crc[token] for token in tokens], dtype=np.uint64)
+    if hashes.size >= SHINGLE:  # key = a * F + b * S + c over each three consecutive tokens, modulo 2^64
+        key = hashes[:-2] * np.uint64(_FIRST) + hashes[1:-1] * np.uint64(_SECOND) + hashes[2:]
+    else:
+        key = hashes
     key = (key ^ (key >> np.uint64(29))) * np.uint64(_MIX)
     key ^= key >> np.uint64(32)
     # One bucket among 2 * dims: the lower half adds, the upper half subtracts.
     counts = np.bincount((key % np.uint64(2 * dims)).astype(np.intp), minlength=2 * dims)
     return _unit(counts[:dims] - counts[dims:])
-
-
-@functools.cache
-def _not_whitespace(np: Any) -> Any:
-    """A lookup table: byte value -> whether it is kept (not ASCII whitespace)."""
-    table = np.ones(256, dtype=bool)
-    table[list(_WHITESPACE)] = False
-    return table
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:
