@@ -160,3 +160,29 @@ def test_judge_answers_are_parsed_leniently():
     assert not parse_judgement("Verdict: duplicate.").novel
     unclear = parse_judgement("I am not sure.")
     assert unclear.novel and "no clear verdict" in unclear.reason
+
+
+def test_the_offline_providers_edits_of_the_demo_pass_the_default_threshold():
+    """One edit of a few tokens is a new idea, not a near-duplicate: the demo must not waste its proposals."""
+    from pathlib import Path
+
+    from genesis_core.config import NoveltySection
+    from genesis_core.llm import ProposalContext
+    from genesis_core.patches import PatchError, apply_response
+    from genesis_core.providers.offline import propose_edit
+
+    code = (Path(__file__).resolve().parents[2] / "examples" / "circle_packing" / "initial.py").read_text()
+    novelty = NoveltyFilter(NoveltySection().threshold, comment="#")
+    novelty.add(1, 0, code)
+    rng = random.Random(4)
+    verdicts = []
+    for _ in range(100):
+        context = ProposalContext(parent_code=code, inspirations=[], comment="#", language="python", patch_kind="diff")
+        try:
+            child = apply_response(code, propose_edit(context, rng), "#", "diff")
+        except PatchError:
+            continue
+        if child != code:
+            verdicts.append(novelty.check(child, 0).novel)
+    assert len(verdicts) >= 80
+    assert sum(verdicts) / len(verdicts) >= 0.95
