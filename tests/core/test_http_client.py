@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 
@@ -18,7 +19,7 @@ async def _serve(answers: list[bytes], *, close_after: bool = False):
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connections.append(1)
-        try:
+        with contextlib.suppress(asyncio.IncompleteReadError):  # the client closed the connection
             while answers:
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), 0)
@@ -27,8 +28,6 @@ async def _serve(answers: list[bytes], *, close_after: bool = False):
                 await writer.drain()
                 if close_after:
                     break
-        except asyncio.IncompleteReadError:
-            pass
         writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)

@@ -191,8 +191,9 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
         size_line = await reader.readuntil(b"\r\n")
         size = int(size_line.split(b";", 1)[0].strip(), 16)
         if size == 0:
-            while await reader.readuntil(b"\r\n") != b"\r\n":
-                pass  # trailer fields, unused
+            line = await reader.readuntil(b"\r\n")
+            while line != b"\r\n":  # trailer fields, unused
+                line = await reader.readuntil(b"\r\n")
             return b"".join(parts)
         parts.append(await reader.readexactly(size))
         await reader.readexactly(2)
