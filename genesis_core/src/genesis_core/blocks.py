@@ -15,6 +15,7 @@ from genesis_core.errors import TaskError
 
 MARKER_START = "EVOLVE-BLOCK-START"
 MARKER_END = "EVOLVE-BLOCK-END"
+_MARKER_WORD = "EVOLVE-BLOCK-"  # what both markers start with
 
 
 @dataclass(slots=True)
@@ -64,6 +65,8 @@ def find_blocks(code: str, comment: str, *, filename: str = "program") -> list[B
     start_text = marker_line(comment, "start")
     end_text = marker_line(comment, "end")
     for index, line in enumerate(lines):
+        if _MARKER_WORD not in line:  # most lines: skip the full check (this runs several times per candidate)
+            continue
         kind = marker_kind(line, comment)
         if kind == "start":
             if open_at is not None:

@@ -10,10 +10,8 @@ per candidate on the engine's own thread, where a per-shingle Python loop
 cost three times as much.
 
 A check compares the candidate with a bounded set per island: its most
-recent `per_island_limit` programs and its `elite_limit` best. To stay cheap
-in pure Python, the set is first ranked by the Hamming distance of the
-vectors' sign patterns (one XOR and popcount on Python integers each), and
-the exact cosine is computed for the `exact_candidates` closest only.
+recent `per_island_limit` programs and its `elite_limit` best, all at once
+(one matrix product), so its cost does not grow with the run.
 
 An optional LLM judge gets the final word on a near-duplicate: the engine
 builds the question with `PromptBuilder.novelty_judge` and passes a callable
@@ -88,8 +86,6 @@ class NoveltyEntry:
 
     program_id: int
     vector: Any  # a unit NumPy array
-    positive: int  # bit i set when vector[i] > 0
-    negative: int  # bit i set when vector[i] < 0
 
 
 class NoveltyFilter:
@@ -101,7 +97,6 @@ class NoveltyFilter:
         *,
         per_island_limit: int = 100,
         elite_limit: int = 20,
-        exact_candidates: int = 8,
         dims: int = 256,
         comment: str | None = None,
     ) -> None:
@@ -110,7 +105,6 @@ class NoveltyFilter:
         self.threshold = threshold
         self.per_island_limit = per_island_limit
         self.elite_limit = elite_limit
-        self.exact_candidates = max(1, exact_candidates)
         self.dims = dims
         self.comment = comment
         self.recent: dict[int, deque[NoveltyEntry]] = {}
@@ -127,11 +121,11 @@ class NoveltyFilter:
         return shingle_embedding(text, self.dims)
 
     def entry(self, code: str = "", vector: Sequence[float] | None = None, program_id: int = -1) -> NoveltyEntry:
-        """The comparison form of a program: its unit vector (given, or the built-in embedding of `code`) and sign patterns."""
+        """The comparison form of a program: its unit vector, given or the built-in embedding of `code`."""
         import numpy as np
 
         unit = _unit(np.asarray(vector, dtype=np.float64)) if vector is not None else self.embed(code)
-        return NoveltyEntry(program_id, unit, _bits(unit > 0), _bits(unit < 0))
+        return NoveltyEntry(program_id, unit)
 
     def check(self, code: str, island: int, vector: Sequence[float] | None = None, *, entry: NoveltyEntry | None = None) -> NoveltyVerdict:
         """Whether `code` is novel enough for `island`; cost bounded by the per-island limits."""
@@ -140,17 +134,13 @@ class NoveltyFilter:
         if not pool:
             return NoveltyVerdict(novel=True, similarity=0.0, nearest_id=None)
         self._check_dims(candidate.vector, pool[0].vector)
-        closest = sorted(
-            pool,
-            key=lambda e: (e.positive ^ candidate.positive).bit_count() + (e.negative ^ candidate.negative).bit_count(),
-        )[: self.exact_candidates]
-        best_similarity, nearest = -1.0, None
-        for other in closest:
-            similarity = float(candidate.vector @ other.vector)
-            if similarity > best_similarity:
-                best_similarity, nearest = similarity, other.program_id
+        import numpy as np
+
+        similarities = np.stack([entry.vector for entry in pool]) @ candidate.vector
+        nearest = int(np.argmax(similarities))
+        best_similarity, nearest_id = float(similarities[nearest]), pool[nearest].program_id
         best_similarity = max(-1.0, min(1.0, best_similarity))
-        return NoveltyVerdict(novel=best_similarity < self.threshold, similarity=best_similarity, nearest_id=nearest)
+        return NoveltyVerdict(novel=best_similarity < self.threshold, similarity=best_similarity, nearest_id=nearest_id)
 
     def add(self, program_id: int, island: int, code: str | None = None, vector: Sequence[float] | None = None, *,
             score: float | None = None, entry: NoveltyEntry | None = None) -> None:
@@ -215,10 +205,3 @@ def _unit(vector: Any) -> Any:
     vector = vector.astype(np.float64)
     norm = math.sqrt(float(vector @ vector))
     return vector / norm if norm else vector
-
-
-def _bits(mask: Any) -> int:
-    """A boolean NumPy array as a Python integer: bit i is mask[i]."""
-    import numpy as np
-
-    return int.from_bytes(np.packbits(mask, bitorder="little").tobytes(), "little")
