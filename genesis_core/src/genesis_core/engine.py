@@ -66,7 +66,7 @@ INITIAL_ATTEMPTS = 5  # LLM-written first programs tried before giving up
 LLM_FAILURE_STREAK = 10  # consecutive failed LLM calls (nothing else working) that stop the run
 NO_PROGRESS_LIMIT = 200  # consecutive settled proposals without one evaluation that stop the run
 STRATEGY_SAVE_INTERVAL_S = 1.0  # the strategy's state (its random generator: kilobytes) is saved at most this often
-PROGRAM_CACHE = 512  # programs kept in memory by id (parents are drawn again and again)
+PROGRAM_CACHE = 2048  # finished programs kept in memory by id (parents are drawn again and again)
 
 
 def proposal_seed(seed: int, seq: int) -> int:
@@ -672,8 +672,11 @@ class Engine:
     # -- the LLM stage -----------------------------------------------------------------
 
     def _program(self, program_id: int) -> ProgramRecord:
-        record = self._cache.get(program_id)
-        if record is None:
+        """A program by id: from the cache of finished ones (least recently used goes first), else the database."""
+        record = self._cache.pop(program_id, None)
+        if record is not None:
+            self._cache[program_id] = record  # now the most recently used
+        else:
             record = self.db.get_program(program_id, self.run_id)
             if record is None:
                 raise RuntimeError(f"program {program_id} of run {self.run_id} is not in the database")
